@@ -1,0 +1,145 @@
+"""Guest-side app definitions: how an app is launched on the desktop, when it is
+ready, and its NAMED setup steps and state probes.
+
+Each app lives in its own module here and exposes ``APP``. Requests can only
+name registered steps and probes, with JSON arguments checked against the
+function's annotations; nothing else is reachable.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+KNOWN_APPS = ("kalgebra", "grass", "pymol", "stellarium", "texstudio", "chimerax", "celestia")
+
+
+class AppError(RuntimeError):
+    """An app-level failure: not installed, not ready, a probe that cannot be read."""
+
+
+class AppNotInstalled(AppError):
+    """The app's program is missing on this desktop."""
+
+
+@dataclass
+class AppContext:
+    """What setup steps and probes may use: the desktop's env, screen, input and a11y."""
+
+    env: dict[str, str]
+    home: Path
+    screen: Any
+    a11y: Any
+    perform: Callable[[dict], None]
+    settle: Callable[..., Any]
+    app_pid: int | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def key(self, keys: str) -> None:
+        self.perform({"name": "key", "keys": keys})
+
+    def type(self, text: str) -> None:
+        self.perform({"name": "type", "text": text})
+
+    def click(self, x: int, y: int) -> None:
+        self.perform({"name": "click", "x": int(x), "y": int(y)})
+
+
+@dataclass
+class GuestApp:
+    """One app as the guest sees it."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    install_hint: str = ""
+    ready_timeout: float = 60.0
+    prepare: Callable[[Path], None] | None = None
+    _ready: Callable[[AppContext, float], None] | None = None
+    setups: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    probes: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def ready(self, fn: Callable[[AppContext, float], None]) -> Callable[[AppContext, float], None]:
+        """Decorator: ``fn(ctx, deadline)`` returns when the app accepts input, else raises AppError."""
+        self._ready = fn
+        return fn
+
+    def setup(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator registering a named setup step ``fn(ctx, **args)``."""
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.setups[name] = fn
+            return fn
+
+        return register
+
+    def probe(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator registering a named state probe ``fn(ctx, **args) -> JSON value``."""
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.probes[name] = fn
+            return fn
+
+        return register
+
+    def check_installed(self) -> None:
+        if shutil.which(self.argv[0], path=_app_path(self.env)) is None:
+            raise AppNotInstalled(f"{self.name} is not installed on this desktop ({self.argv[0]} not found). "
+                                  f"{self.install_hint}")
+
+    def wait_ready(self, ctx: AppContext) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        if self._ready is not None:
+            self._ready(ctx, deadline)
+
+
+def _app_path(env: dict[str, str]) -> str:
+    from sciboard_guest.desktop import CLEAN_PATH
+
+    return env.get("PATH", CLEAN_PATH)
+
+
+def get(name: str) -> GuestApp:
+    """The registered app ``name`` (imported from this package only)."""
+    if not isinstance(name, str) or name not in KNOWN_APPS:
+        raise AppError(f"unknown app {name!r}; known: {', '.join(KNOWN_APPS)}")
+    module = importlib.import_module(f"sciboard_guest.apps.{name}")
+    return module.APP
+
+
+def call_named(table: dict[str, Callable[..., Any]], kind: str, name: str, ctx: AppContext,
+               args: dict[str, Any]) -> Any:
+    """Call a registered step/probe after checking the argument names and JSON types."""
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+", name) or name not in table:
+        raise KeyError(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}")
+    if not isinstance(args, dict):
+        raise TypeError(f"{kind} {name}: args must be a JSON object")
+    fn = table[name]
+    params = list(inspect.signature(fn).parameters.values())[1:]
+    allowed = {p.name: p for p in params}
+    unknown = set(args) - set(allowed)
+    if unknown:
+        raise TypeError(f"{kind} {name}: unknown argument(s) {sorted(unknown)}; takes {sorted(allowed)}")
+    missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.name not in args]
+    if missing:
+        raise TypeError(f"{kind} {name}: missing argument(s) {missing}")
+    hints = inspect.get_annotations(fn, eval_str=True)
+    for key, value in args.items():
+        expected = hints.get(key)
+        if expected in (str, int, float, bool) and not _json_type_ok(value, expected):
+            raise TypeError(f"{kind} {name}: argument {key!r} must be {expected.__name__}, got {type(value).__name__}")
+    return fn(ctx, **args)
+
+
+def _json_type_ok(value: Any, expected: type) -> bool:
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)

@@ -1,0 +1,199 @@
+"""The desktop session a guest owns: X server, window manager, buses and the app."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import struct
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sciboard_guest import processes
+
+CLEAN_PATH = "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
+_OPENBOX_RC = """<?xml version="1.0" encoding="UTF-8"?>
+<openbox_config xmlns="http://openbox.org/3.4/rc">
+  <focus><focusNew>yes</focusNew><followMouse>no</followMouse></focus>
+  <desktops><number>1</number></desktops>
+  <applications>
+    <application class="*" type="normal"><maximized>yes</maximized><focus>yes</focus></application>
+  </applications>
+</openbox_config>
+"""
+
+
+class DesktopError(RuntimeError):
+    """A desktop component failed to start or died."""
+
+
+@dataclass
+class Desktop:
+    """One X desktop with its own buses and a fresh HOME per app launch.
+
+    With ``display=None`` the desktop starts its own Xvfb (the local provider);
+    otherwise it attaches to an existing X display (e.g. the VM's X session).
+    """
+
+    workdir: Path
+    desktop_id: str
+    screen_size: tuple[int, int] = (1920, 1080)
+    display: str | None = None
+    xauthority: str | None = None
+    fbdir: Path | None = None
+    _procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _env: dict[str, str] = field(default_factory=dict)
+    _home: Path | None = None
+    _launches: int = 0
+
+    def start(self) -> None:
+        """Start X (if owned), the session bus, the accessibility bus and the window manager."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        runtime = self.workdir / "runtime"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        base_home = self.workdir / "session-home"
+        base_home.mkdir(exist_ok=True)
+        self._env = {
+            "PATH": CLEAN_PATH,
+            "HOME": str(base_home),
+            "XDG_RUNTIME_DIR": str(runtime),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            processes.MARKER: self.desktop_id,
+        }
+        if self.display is None:
+            self._start_xvfb()
+        self._env["DISPLAY"] = self.display
+        if self.xauthority:
+            self._env["XAUTHORITY"] = self.xauthority
+        self._start_buses()
+        openbox_dir = base_home / ".config" / "openbox"
+        openbox_dir.mkdir(parents=True, exist_ok=True)
+        (openbox_dir / "rc.xml").write_text(_OPENBOX_RC)
+        self._procs["wm"] = processes.spawn(
+            ["openbox", "--config-file", str(openbox_dir / "rc.xml")], self._env, self.workdir / "openbox.log"
+        )
+
+    def _start_xvfb(self) -> None:
+        width, height = self.screen_size
+        self.fbdir = self.workdir / "fb"
+        self.fbdir.mkdir(exist_ok=True)
+        self.xauthority = str(self.workdir / "Xauthority")
+        _write_wildcard_xauthority(Path(self.xauthority), secrets.token_bytes(16))
+        read_fd, write_fd = os.pipe()
+        proc = processes.spawn(
+            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24", "-fbdir", str(self.fbdir),
+             "-nolisten", "tcp", "-auth", self.xauthority, "-noreset", "+extension", "RANDR"],
+            self._env, self.workdir / "xvfb.log", pass_fds=(write_fd,),
+        )
+        os.close(write_fd)
+        self._procs["xvfb"] = proc
+        number = _read_line(read_fd, timeout=20.0)
+        if not number:
+            raise DesktopError(f"Xvfb did not start: {_tail(self.workdir / 'xvfb.log')}")
+        self.display = f":{number}"
+
+    def _start_buses(self) -> None:
+        read_fd, write_fd = os.pipe()
+        self._procs["dbus"] = processes.spawn(
+            ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--print-address={write_fd}"],
+            self._env, self.workdir / "dbus.log", pass_fds=(write_fd,),
+        )
+        os.close(write_fd)
+        address = _read_line(read_fd, timeout=10.0)
+        if not address:
+            raise DesktopError(f"dbus-daemon did not start: {_tail(self.workdir / 'dbus.log')}")
+        self._env["DBUS_SESSION_BUS_ADDRESS"] = address
+        # Start the accessibility bus now, so the app registers with it at launch.
+        subprocess.run(
+            ["dbus-send", "--session", "--print-reply", "--dest=org.a11y.Bus", "/org/a11y/bus",
+             "org.a11y.Bus.GetAddress"],
+            env=self._env, check=False, capture_output=True, timeout=15,
+        )
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment desktop clients run with (DISPLAY, buses, tag)."""
+        return dict(self._env)
+
+    def launch(self, argv: list[str], extra_env: dict[str, str], name: str = "app") -> Path:
+        """Launch ``argv`` with a fresh HOME; returns that HOME."""
+        self.stop_app(name)
+        self._launches += 1
+        home = self.workdir / f"home-{self._launches}"
+        home.mkdir()
+        env = {**self._env, "HOME": str(home), **extra_env}
+        self._procs[name] = processes.spawn(argv, env, self.workdir / f"{name}.log", cwd=str(home))
+        self._home = home
+        return home
+
+    def pid(self, name: str) -> int | None:
+        proc = self._procs.get(name)
+        return None if proc is None else proc.pid
+
+    def alive(self, name: str) -> bool:
+        proc = self._procs.get(name)
+        return proc is not None and proc.poll() is None
+
+    def component_status(self) -> dict[str, bool]:
+        """Which of the desktop's processes are running."""
+        return {name: proc.poll() is None for name, proc in self._procs.items()}
+
+    def stop_app(self, name: str = "app") -> None:
+        proc = self._procs.pop(name, None)
+        processes.stop(proc)
+        if self._home is not None and name == "app":
+            shutil.rmtree(self._home, ignore_errors=True)
+            self._home = None
+
+    def reap(self) -> None:
+        processes.reap_orphans({p.pid for p in self._procs.values()})
+
+    def shutdown(self) -> None:
+        """Stop everything this desktop started, including daemons that detached."""
+        for name in [n for n in self._procs if n not in ("xvfb", "dbus")]:
+            self.stop_app(name)
+        for name in ("dbus", "xvfb"):
+            processes.stop(self._procs.pop(name, None))
+        processes.kill_tagged(self.desktop_id, exclude={os.getpid()})
+        self.reap()
+
+
+def _read_line(fd: int, timeout: float) -> str:
+    """Read one line from a pipe fd, or '' on timeout/EOF."""
+    import select
+
+    data = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while b"\n" not in data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                break
+            chunk = os.read(fd, 256)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    return data.decode().strip()
+
+
+def _write_wildcard_xauthority(path: Path, cookie: bytes) -> None:
+    """An Xauthority file whose single MIT cookie matches any display number."""
+
+    def counted(value: bytes) -> bytes:
+        return struct.pack(">H", len(value)) + value
+
+    entry = struct.pack(">H", 0xFFFF) + counted(b"") + counted(b"") + counted(b"MIT-MAGIC-COOKIE-1") + counted(cookie)
+    path.write_bytes(entry)
+    path.chmod(0o600)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,94 @@
+"""Reading the screen without encoding: raw frames and settle detection.
+
+The local desktop's Xvfb keeps its framebuffer in a memory-mapped XWD file
+(``-fbdir``); a frame is a slice of that map. Other X servers (a VM's Xorg) are
+read with XGetImage through python3-xlib.
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+class Screen:
+    """Grabs frames from one X display as (H, W, 3) uint8 RGB arrays."""
+
+    def __init__(self, display: str, fbdir: Path | None, env: dict[str, str]):
+        self._display = display
+        self._map: mmap.mmap | None = None
+        self._xlib = None
+        if fbdir is not None:
+            self._open_fbdir(Path(fbdir) / "Xvfb_screen0")
+        else:
+            self._open_xlib(env)
+
+    def _open_fbdir(self, path: Path) -> None:
+        with open(path, "rb") as handle:
+            self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        header = struct.unpack(">25I", self._map[:100])
+        header_size, width, height, bits, bytes_per_line, ncolors = (
+            header[0], header[4], header[5], header[11], header[12], header[19])
+        if bits != 32:
+            raise RuntimeError(f"unsupported framebuffer depth {bits} bpp in {path}")
+        self.width, self.height = width, height
+        self._offset = header_size + ncolors * 12
+        self._stride = bytes_per_line
+
+    def _open_xlib(self, env: dict[str, str]) -> None:
+        import os
+
+        from Xlib import display as xdisplay
+
+        os.environ.setdefault("XAUTHORITY", env.get("XAUTHORITY", ""))
+        self._xlib = xdisplay.Display(self._display)
+        root = self._xlib.screen().root
+        geometry = root.get_geometry()
+        self._root = root
+        self.width, self.height = geometry.width, geometry.height
+
+    def raw_bgrx(self) -> bytes:
+        """The current frame as BGRX bytes (4 per pixel), row stride == width * 4."""
+        if self._map is not None:
+            end = self._offset + self._stride * self.height
+            return self._map[self._offset:end]
+        from Xlib import X
+
+        image = self._root.get_image(0, 0, self.width, self.height, X.ZPixmap, 0xFFFFFFFF)
+        return image.data
+
+    def rgb(self) -> np.ndarray:
+        """The current frame as an (H, W, 3) uint8 RGB array."""
+        frame = np.frombuffer(self.raw_bgrx(), np.uint8).reshape(self.height, -1, 4)[:, : self.width]
+        return frame[:, :, 2::-1].copy()
+
+    def settle(self, quiet: float = 0.2, timeout: float = 3.0, interval: float = 0.03) -> tuple[bool, float]:
+        """Wait until frames stop changing for ``quiet`` seconds (bounded by ``timeout``).
+
+        Returns (settled, seconds waited).
+        """
+        start = time.monotonic()
+        previous = self.raw_bgrx()
+        stable_since = start
+        while True:
+            time.sleep(interval)
+            now = time.monotonic()
+            current = self.raw_bgrx()
+            if current != previous:
+                previous, stable_since = current, now
+            elif now - stable_since >= quiet:
+                return True, now - start
+            if now - start >= timeout:
+                return False, now - start
+
+    def close(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        if self._xlib is not None:
+            self._xlib.close()
+            self._xlib = None

@@ -1,0 +1,264 @@
+"""The guest agent's HTTP server (one request at a time, token required)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import struct
+import threading
+import time
+import traceback
+import zlib
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from sciboard_guest import PROTOCOL_VERSION, apps, inputs
+from sciboard_guest.a11y import Accessibility, render_text
+from sciboard_guest.desktop import Desktop
+from sciboard_guest.screen import Screen
+
+MAX_BODY = 1 << 20
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class Guest:
+    """The guest's state: its desktop, screen, a11y access and the running app."""
+
+    def __init__(self, desktop: Desktop):
+        self.desktop = desktop
+        self.screen: Screen | None = None
+        self.a11y: Accessibility | None = None
+        self.app: apps.GuestApp | None = None
+        self.app_state: dict[str, Any] = {}
+        self.stopping = threading.Event()
+
+    def start(self) -> None:
+        self.desktop.start()
+        self.screen = Screen(self.desktop.display, self.desktop.fbdir, self.desktop.env)
+        self.a11y = Accessibility(self.desktop.env)
+
+    @property
+    def screen_size(self) -> tuple[int, int]:
+        return self.screen.width, self.screen.height
+
+    def context(self) -> apps.AppContext:
+        if self.app is None or self.desktop._home is None:
+            raise HttpError(409, "no app is running; POST /app/launch first")
+        return apps.AppContext(
+            env=self.desktop.env | {"HOME": str(self.desktop._home)}, home=self.desktop._home, screen=self.screen,
+            a11y=self.a11y, perform=self.perform, settle=self.screen.settle, state=self.app_state,
+            app_pid=self.desktop.pid("app"),
+        )
+
+    def perform(self, action: dict) -> None:
+        inputs.perform(action, self.screen_size, self.desktop.env)
+
+    def launch(self, name: str) -> dict[str, Any]:
+        app = apps.get(name)
+        app.check_installed()
+        start = time.monotonic()
+        self.app = None
+        home = self.desktop.launch(app.argv, app.env)
+        if app.prepare is not None:
+            app.prepare(home)
+        self.app = app
+        self.app_state = {}
+        app.wait_ready(self.context())
+        return {"app": name, "launch_seconds": round(time.monotonic() - start, 3)}
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "ok": True, "protocol": PROTOCOL_VERSION, "display": self.desktop.display,
+            "screen": list(self.screen_size), "app": self.app.name if self.app else None,
+            "app_alive": self.desktop.alive("app"), "components": self.desktop.component_status(),
+        }
+
+
+def png_bytes(rgb) -> bytes:
+    """Encode an (H, W, 3) uint8 array as PNG with the standard library only."""
+    height, width, _ = rgb.shape
+    rows = b"".join(b"\x00" + rgb[y].tobytes() for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b"")
+
+
+def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
+    expected = f"Bearer {token}".encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "sciboard-guest"
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet by default
+            pass
+
+        def do_GET(self) -> None:
+            self._dispatch("GET")
+
+        def do_POST(self) -> None:
+            self._dispatch("POST")
+
+        def _dispatch(self, method: str) -> None:
+            try:
+                self._authorize()
+                url = urlparse(self.path)
+                route = ROUTES.get((method, url.path))
+                if route is None:
+                    raise HttpError(404, f"no such endpoint: {method} {url.path}")
+                body = self._read_json() if method == "POST" else {}
+                query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                result = route(self, body, query)
+                if isinstance(result, tuple):
+                    self._send(200, result[0], result[1], result[2])
+                else:
+                    self._send(200, json.dumps(result).encode(), "application/json")
+            except HttpError as err:
+                self._send_error(err.status, str(err))
+            except apps.AppNotInstalled as err:
+                self._send_error(424, str(err))
+            except (KeyError, TypeError, ValueError, inputs.InputError) as err:
+                self._send_error(400, str(err).strip("'\""))
+            except apps.AppError as err:
+                self._send_error(409, str(err))
+            except Exception as err:  # a broken probe must not take the server down
+                self._send_error(500, f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}")
+
+        def _authorize(self) -> None:
+            given = (self.headers.get("Authorization") or "").encode()
+            if not hmac.compare_digest(given, expected):
+                self._drain()
+                raise HttpError(401, "missing or wrong token")
+
+        def _drain(self) -> None:
+            length = self.headers.get("Content-Length")
+            if length and length.isdigit() and int(length) <= MAX_BODY:
+                self.rfile.read(int(length))
+            elif length:
+                self.close_connection = True
+
+        def _read_json(self) -> dict[str, Any]:
+            length = self.headers.get("Content-Length", "0")
+            if not length.isdigit():
+                raise HttpError(400, "bad Content-Length")
+            if int(length) > MAX_BODY:
+                self.close_connection = True
+                raise HttpError(413, f"request body too large (> {MAX_BODY} bytes)")
+            raw = self.rfile.read(int(length)) if int(length) else b"{}"
+            try:
+                data = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise HttpError(400, f"body is not valid JSON: {err}") from None
+            if not isinstance(data, dict):
+                raise HttpError(400, "body must be a JSON object")
+            return data
+
+        def _send(self, status: int, payload: bytes, content_type: str, headers: dict | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, str(value))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _send_error(self, status: int, message: str) -> None:
+            try:
+                self._send(status, json.dumps({"error": message}).encode(), "application/json")
+            except OSError:
+                pass
+
+        # --- endpoints -----------------------------------------------------------
+
+        def ep_health(self, body: dict, query: dict) -> Any:
+            return guest.status()
+
+        def ep_screenshot(self, body: dict, query: dict) -> Any:
+            width, height = guest.screen_size
+            if query.get("format") == "png":
+                return png_bytes(guest.screen.rgb()), "image/png", {}
+            raw = guest.screen.raw_bgrx()
+            return bytes(raw), "application/octet-stream", {"X-Width": width, "X-Height": height, "X-Format": "BGRX"}
+
+        def ep_settle(self, body: dict, query: dict) -> Any:
+            quiet = min(max(float(body.get("quiet", 0.2)), 0.0), 5.0)
+            timeout = min(max(float(body.get("timeout", 3.0)), 0.0), 30.0)
+            settled, waited = guest.screen.settle(quiet=quiet, timeout=timeout)
+            return {"settled": settled, "seconds": round(waited, 3)}
+
+        def ep_input(self, body: dict, query: dict) -> Any:
+            if not guest.desktop.alive("app") and guest.app is not None:
+                raise HttpError(409, f"the app ({guest.app.name}) is not running")
+            guest.perform(body.get("action"))
+            return {"ok": True}
+
+        def ep_a11y(self, body: dict, query: dict) -> Any:
+            tree = guest.a11y.snapshot(query.get("app"))
+            if query.get("format") == "text":
+                return {"text": render_text(tree)}
+            return tree.to_dict()
+
+        def ep_launch(self, body: dict, query: dict) -> Any:
+            return guest.launch(body.get("app"))
+
+        def ep_stop_app(self, body: dict, query: dict) -> Any:
+            guest.desktop.stop_app()
+            guest.app = None
+            return {"ok": True}
+
+        def ep_setup(self, body: dict, query: dict) -> Any:
+            ctx = guest.context()
+            value = apps.call_named(guest.app.setups, "setup step", body.get("step"), ctx, body.get("args", {}))
+            return {"ok": True, "value": value}
+
+        def ep_probe(self, body: dict, query: dict) -> Any:
+            ctx = guest.context()
+            if not guest.desktop.alive("app"):
+                raise HttpError(409, f"the app ({guest.app.name}) is not running")
+            value = apps.call_named(guest.app.probes, "probe", body.get("probe"), ctx, body.get("args", {}))
+            return {"value": value}
+
+        def ep_shutdown(self, body: dict, query: dict) -> Any:
+            guest.stopping.set()
+            return {"ok": True}
+
+    ROUTES = {
+        ("GET", "/health"): Handler.ep_health,
+        ("GET", "/screenshot"): Handler.ep_screenshot,
+        ("POST", "/settle"): Handler.ep_settle,
+        ("POST", "/input"): Handler.ep_input,
+        ("GET", "/a11y"): Handler.ep_a11y,
+        ("POST", "/app/launch"): Handler.ep_launch,
+        ("POST", "/app/stop"): Handler.ep_stop_app,
+        ("POST", "/setup"): Handler.ep_setup,
+        ("POST", "/probe"): Handler.ep_probe,
+        ("POST", "/shutdown"): Handler.ep_shutdown,
+    }
+    return Handler
+
+
+def serve(guest: Guest, token: str, bind: str, port: int, port_file: Path | None) -> None:
+    """Serve until /shutdown or SIGTERM, then tear the desktop down."""
+    server = HTTPServer((bind, port), make_handler(guest, token))
+    server.timeout = 0.5
+    if port_file is not None:
+        tmp = port_file.with_suffix(".tmp")
+        tmp.write_text(str(server.server_address[1]))
+        tmp.rename(port_file)
+    try:
+        while not guest.stopping.is_set():
+            server.handle_request()
+            guest.desktop.reap()
+    finally:
+        server.server_close()
+        guest.desktop.shutdown()

@@ -1,0 +1,19 @@
+"""The agent protocol every SciBoard agent implements (ours and third parties')."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """An agent: told the task at the start of an episode, then asked for one action per step.
+
+    ``act`` returns one string in the action language (see :func:`sciboard_gym.actions.describe`),
+    e.g. ``'click(120, 45)'`` or ``'done()'``. The observation is the env's observation dict
+    (``screenshot`` as an (H, W, 3) uint8 array, ``instruction``, optionally ``a11y_tree``).
+    """
+
+    def reset(self, instruction: str) -> None: ...
+
+    def act(self, observation: Mapping[str, Any]) -> str: ...

@@ -1,0 +1,19 @@
+"""App adapters (one per file) and the table of apps SciBoard Gym registers."""
+
+from __future__ import annotations
+
+import importlib
+
+from sciboard_gym.apps.base import AppAdapter
+
+#: app name -> (Gymnasium id, module holding ``ADAPTER``)
+APPS: dict[str, tuple[str, str]] = {
+    "kalgebra": ("SciBoard-KAlgebra-v0", "sciboard_gym.apps.kalgebra"),
+}
+
+
+def get_adapter(app: str) -> AppAdapter:
+    """The host-side adapter of ``app``."""
+    if app not in APPS:
+        raise ValueError(f"unknown app {app!r}; known: {', '.join(sorted(APPS))}")
+    return importlib.import_module(APPS[app][1]).ADAPTER

@@ -1,0 +1,166 @@
+"""Host-side app adapters: env id, named evaluator checks, and task validation.
+
+The desktop side of an app (launch, readiness, setup steps, state probes) lives
+in :mod:`sciboard_guest.apps`; the host side judges tasks by calling those
+probes through the guest. Checks are Python functions registered by name; task
+files only name them with JSON arguments.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from sciboard_guest import apps as guest_apps
+from sciboard_gym.guest_client import GuestClient, GuestError
+from sciboard_gym.tasks import Task, TaskError
+
+
+@dataclass
+class CheckContext:
+    """What a check sees: cached probe reads through the guest, and the agent's final answer."""
+
+    client: GuestClient
+    answer: str | None
+    task: Task
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    def probe(self, name: str, **args: Any) -> Any:
+        key = f"{name}:{sorted(args.items())!r}"
+        if key not in self._cache:
+            self._cache[key] = self.client.probe(name, args)
+        return self._cache[key]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: str
+    passed: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.check, "passed": self.passed, "detail": self.detail}
+
+
+Check = Callable[..., tuple[bool, str]]
+
+
+class AppAdapter:
+    """One app on the host: its env id and its named evaluator checks."""
+
+    def __init__(self, name: str, env_id: str, title: str, domain: str):
+        self.name, self.env_id, self.title, self.domain = name, env_id, title, domain
+        self.checks: dict[str, Check] = dict(COMMON_CHECKS)
+
+    def check(self, name: str) -> Callable[[Check], Check]:
+        """Decorator: register ``fn(ctx, **args) -> (passed, detail)`` as check ``name``."""
+
+        def register(fn: Check) -> Check:
+            self.checks[name] = fn
+            return fn
+
+        return register
+
+    @property
+    def guest_app(self) -> guest_apps.GuestApp:
+        return guest_apps.get(self.name)
+
+    def preflight_local(self) -> None:
+        """Raise a clear error when the app cannot run on this host's local desktop."""
+        self.guest_app.check_installed()
+
+    def validate_task(self, task: Task) -> None:
+        """Check that the task names only known setup steps and checks, with fitting arguments."""
+        guest = self.guest_app
+        for index, step in enumerate(task.setup):
+            _check_call(task, f"setup/{index}", "setup step", guest.setups, step.name, step.args, skip=1)
+        for index, check in enumerate(task.evaluate):
+            _check_call(task, f"evaluate/{index}", "check", self.checks, check.name, check.args, skip=1)
+
+    def evaluate(self, task: Task, client: GuestClient, answer: str | None) -> tuple[bool, list[CheckResult]]:
+        """Run every check of ``task`` against the app's real state; all must pass."""
+        ctx = CheckContext(client=client, answer=answer, task=task)
+        results = []
+        for check in task.evaluate:
+            try:
+                passed, detail = self.checks[check.name](ctx, **check.args)
+            except GuestError as err:
+                passed, detail = False, f"could not read the app's state: {err}"
+            results.append(CheckResult(check.name, bool(passed), detail))
+        return all(r.passed for r in results), results
+
+
+def _check_call(task: Task, where: str, kind: str, table: dict[str, Callable[..., Any]], name: str,
+                args: dict[str, Any], skip: int) -> None:
+    if name not in table:
+        raise TaskError(f"{task.source}: field '{where}': unknown {kind} {name!r} for {task.app}; "
+                        f"known: {', '.join(sorted(table))}")
+    params = list(inspect.signature(table[name]).parameters.values())[skip:]
+    allowed = {p.name for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD}
+    unknown = set(args) - allowed
+    missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.name not in args
+               and p.kind is not inspect.Parameter.VAR_KEYWORD]
+    if unknown or missing:
+        raise TaskError(f"{task.source}: field '{where}': {kind} {name!r} takes {sorted(allowed)}; "
+                        f"unknown {sorted(unknown)}, missing {missing}")
+
+
+# --- checks every app has ------------------------------------------------------
+
+def to_number(text: Any) -> float | None:
+    """Parse a number from an app's text ('3.5', '-2', '1e-3', '3,5'); None if it is not one."""
+    if isinstance(text, bool):
+        return None
+    if isinstance(text, (int, float)):
+        return float(text)
+    if not isinstance(text, str):
+        return None
+    cleaned = text.strip().replace("\u2212", "-").replace(" ", "")
+    if cleaned.count(",") == 1 and "." not in cleaned:
+        cleaned = cleaned.replace(",", ".")
+    try:
+        value = float(cleaned)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def close_enough(value: float, expected: float, tolerance: float) -> bool:
+    return abs(value - expected) <= tolerance * max(1.0, abs(expected))
+
+
+def answer_number(ctx: CheckContext, value: float, tolerance: float = 1e-6) -> tuple[bool, str]:
+    """The agent answered with a number equal to ``value`` (relative/absolute ``tolerance``)."""
+    if ctx.answer is None:
+        return False, "no answer was given"
+    number = to_number(ctx.answer)
+    if number is None:
+        return False, f"the answer {ctx.answer!r} is not a number"
+    return close_enough(number, value, tolerance), f"answer {number:g}, expected {value:g} ± {tolerance:g}"
+
+
+def answer_text(ctx: CheckContext, text: str, case_sensitive: bool = False) -> tuple[bool, str]:
+    """The agent answered with ``text`` (whitespace-trimmed; case-insensitive by default)."""
+    if ctx.answer is None:
+        return False, "no answer was given"
+    given, expected = ctx.answer.strip(), text.strip()
+    if not case_sensitive:
+        given, expected = given.lower(), expected.lower()
+    return given == expected, f"answer {ctx.answer!r}, expected {text!r}"
+
+
+def answer_one_of(ctx: CheckContext, texts: list) -> tuple[bool, str]:
+    """The agent's answer is one of ``texts`` (trimmed, case-insensitive)."""
+    if ctx.answer is None:
+        return False, "no answer was given"
+    given = ctx.answer.strip().lower()
+    return given in {str(t).strip().lower() for t in texts}, f"answer {ctx.answer!r}, expected one of {texts}"
+
+
+COMMON_CHECKS: dict[str, Check] = {
+    "answer_number": answer_number,
+    "answer_text": answer_text,
+    "answer_one_of": answer_one_of,
+}

@@ -1,0 +1,269 @@
+"""``SciBoardEnv``: a real scientific app on a real desktop as a Gymnasium env."""
+
+from __future__ import annotations
+
+import string
+import time
+import zlib
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from sciboard_gym import actions
+from sciboard_gym.apps import get_adapter
+from sciboard_gym.guest_client import GuestError
+from sciboard_gym.providers import ProviderError, make_provider
+from sciboard_gym.tasks import Task, TaskError, get_task, load_app_tasks
+
+MAX_INSTRUCTION = 2000
+MAX_ACTION = 2100
+MAX_A11Y = 200_000
+#: Characters the Text spaces admit: printable ASCII plus the maths/science symbols tasks use.
+CHARSET = frozenset(string.printable) | frozenset("°±²³µ·×÷πΣΩαβγδθλσφω√∞≈≠≤≥→←∫∂Δ…–—‘’“”Å")
+OBSERVATION_KEYS = ("screenshot", "a11y_tree")
+SPLITS = ("train", "test")
+
+
+def task_split(task_id: str) -> str:
+    """The fixed split of a task: a stable hash sends ~80% to "train", the rest to "test"."""
+    return "test" if zlib.crc32(task_id.encode()) % 5 == 0 else "train"
+
+
+class SciBoardEnv(gym.Env):
+    """One scientific app on one desktop.
+
+    Observations are a Dict with ``screenshot`` ((H, W, 3) uint8 RGB), ``instruction`` (the
+    task text) and, when asked for, ``a11y_tree`` (the app's accessibility tree as text).
+    Actions are strings of the action language (:mod:`sciboard_gym.actions`); in
+    ``action_mode="plan"`` they are natural-language plan steps that ``executor`` grounds
+    into GUI actions. The reward is 0 until the last step, then 1.0 if the task's
+    evaluator finds the app in the wanted state, else 0.0.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
+
+    def __init__(
+        self,
+        app: str,
+        task: str | Task | None = None,
+        split: str | None = None,
+        provider: str = "local",
+        observation: Sequence[str] = ("screenshot",),
+        screen_size: tuple[int, int] = (1920, 1080),
+        max_steps: int | None = None,
+        action_mode: str = "gui",
+        executor: Any = None,
+        render_mode: str | None = None,
+        settle_quiet: float = 0.2,
+        settle_timeout: float = 3.0,
+        tasks_dir: str | None = None,
+        provider_options: dict[str, Any] | None = None,
+    ):
+        self.adapter = get_adapter(app)
+        self.app = app
+        unknown = set(observation) - set(OBSERVATION_KEYS)
+        if unknown or "screenshot" not in observation:
+            raise ValueError(f"observation must include 'screenshot' and may add {OBSERVATION_KEYS[1:]}; "
+                             f"unknown: {sorted(unknown)}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if action_mode not in ("gui", "plan"):
+            raise ValueError(f"action_mode must be 'gui' or 'plan', got {action_mode!r}")
+        if action_mode == "plan" and executor is None:
+            raise ValueError("action_mode='plan' needs an executor (e.g. coda_agent.Cerebellum) to ground plans")
+        if split is not None and split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
+        self.observation_keys = tuple(observation)
+        self.screen_size = (int(screen_size[0]), int(screen_size[1]))
+        self.max_steps_override = max_steps
+        self.action_mode = action_mode
+        self.executor = executor
+        self.render_mode = render_mode
+        self.settle_quiet, self.settle_timeout = settle_quiet, settle_timeout
+        self.tasks = self._select_tasks(task, split, tasks_dir)
+        if provider == "local":
+            self.adapter.preflight_local()
+        self.provider = make_provider(provider, app, self.screen_size, **(provider_options or {}))
+
+        width, height = self.screen_size
+        obs_spaces: dict[str, spaces.Space] = {
+            "screenshot": spaces.Box(0, 255, (height, width, 3), np.uint8),
+            "instruction": spaces.Text(MAX_INSTRUCTION, charset=CHARSET),
+        }
+        if "a11y_tree" in self.observation_keys:
+            obs_spaces["a11y_tree"] = spaces.Text(MAX_A11Y, min_length=0, charset=CHARSET)
+        self.observation_space = spaces.Dict(obs_spaces)
+        self.action_space = spaces.Text(MAX_ACTION, min_length=1, charset=frozenset(string.printable))
+
+        self.task: Task | None = None
+        self._frame: np.ndarray | None = None
+        self._steps = 0
+        self._over = True
+        self._history: list[str] = []
+
+    # --- task selection --------------------------------------------------------------
+
+    def _select_tasks(self, task: str | Task | None, split: str | None, tasks_dir: str | None) -> list[Task]:
+        if isinstance(task, Task):
+            chosen = [task]
+        elif isinstance(task, str):
+            chosen = [self._lookup(task, tasks_dir)]
+        else:
+            chosen = [t for t in load_app_tasks(self.app, tasks_dir) if split is None or task_split(t.id) == split]
+        if not chosen:
+            raise TaskError(f"no {self.app} tasks" + (f" in split {split!r}" if split else ""))
+        for item in chosen:
+            if item.app != self.app:
+                raise TaskError(f"task {item.id!r} is for {item.app}, not {self.app}")
+            self.adapter.validate_task(item)
+        return chosen
+
+    def _lookup(self, task_id: str, tasks_dir: str | None = None) -> Task:
+        if tasks_dir is not None:
+            for item in load_app_tasks(self.app, tasks_dir):
+                if item.id == task_id:
+                    return item
+            raise TaskError(f"unknown task {task_id!r} in {tasks_dir}")
+        return get_task(task_id)
+
+    # --- Gymnasium API ----------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        if "task" in options:
+            chosen = options["task"]
+            task = chosen if isinstance(chosen, Task) else self._lookup(chosen)
+            self.adapter.validate_task(task)
+        else:
+            task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
+        started = time.monotonic()
+        launch = self._prepare_desktop(task)
+        self.task = task
+        self._steps = 0
+        self._over = False
+        self._history = []
+        self._frame = self.provider.client.screenshot()
+        info = {
+            "task_id": task.id, "instruction": task.instruction, "max_steps": self.max_steps,
+            "reset_seconds": round(time.monotonic() - started, 3), "launch_seconds": launch.get("launch_seconds"),
+        }
+        return self._observe(), info
+
+    def _prepare_desktop(self, task: Task) -> dict[str, Any]:
+        """Fresh app state for ``task``; restarts the desktop once if it is broken."""
+        for attempt in (0, 1):
+            try:
+                self.provider.start()
+                launch = self.provider.reset_app(self.app)
+                for step in task.setup:
+                    self.provider.client.setup(step.name, step.args)
+                self.provider.client.settle(self.settle_quiet, self.settle_timeout)
+                return launch
+            except (GuestError, ProviderError) as err:
+                problem = self.provider.alive()
+                if attempt == 1 or (problem is None and isinstance(err, GuestError) and err.status in (400, 424)):
+                    raise ProviderError(f"could not prepare {self.app} for {task.id}: {err}") from err
+                self.provider.close()
+        raise AssertionError("unreachable")
+
+    @property
+    def max_steps(self) -> int:
+        if self.max_steps_override is not None:
+            return int(self.max_steps_override)
+        return self.task.max_steps if self.task else 0
+
+    def step(self, action: str):
+        if self._over or self.task is None:
+            raise RuntimeError("call reset() before step(); the episode is over")
+        self._steps += 1
+        info: dict[str, Any] = {"task_id": self.task.id, "action_error": None, "step": self._steps}
+        try:
+            parsed, info["executed"] = self._resolve(action, info)
+            if parsed is not None and not parsed.terminal:
+                self._perform(parsed)
+            self._frame = self.provider.client.screenshot()
+        except (GuestError, ProviderError) as err:
+            return self._fault(err, info)
+        terminated = parsed is not None and parsed.terminal
+        truncated = not terminated and self._steps >= self.max_steps
+        reward = 0.0
+        if terminated or truncated:
+            answer = parsed.text if isinstance(parsed, actions.Answer) else None
+            success, results = self.adapter.evaluate(self.task, self.provider.client, answer)
+            reward = 1.0 if success else 0.0
+            info.update(success=success, checks=[r.to_dict() for r in results], answer=answer)
+            self._over = True
+        return self._observe(), reward, terminated, truncated, info
+
+    def _resolve(self, action: Any, info: dict[str, Any]) -> tuple[actions.Action | None, str | None]:
+        """Turn the agent's action (or plan step) into one typed action; errors go to ``info``."""
+        text = action
+        if self.action_mode == "plan":
+            try:
+                text = self.executor.ground(action, self._observe())
+            except Exception as err:  # an executor's failure is the agent's action error
+                info["action_error"] = f"the executor could not ground the plan: {err}"
+                return None, None
+            info["plan"] = action
+        try:
+            parsed = actions.parse(text, self.screen_size)
+        except actions.ActionError as err:
+            info["action_error"] = str(err)
+            return None, None
+        self._history.append(parsed.to_string())
+        return parsed, parsed.to_string()
+
+    def _perform(self, parsed: actions.Action) -> None:
+        client = self.provider.client
+        if isinstance(parsed, actions.Wait):
+            time.sleep(parsed.seconds)
+            return
+        client.input(parsed.to_dict())
+        client.settle(self.settle_quiet, self.settle_timeout)
+
+    def _fault(self, err: Exception, info: dict[str, Any]):
+        """The desktop broke mid-episode: truncate, say what died, keep the last frame."""
+        problem = self.provider.alive() or str(err)
+        info.update(error=problem, success=False, checks=[])
+        self._over = True
+        return self._observe(), 0.0, False, True, info
+
+    def _observe(self) -> dict[str, Any]:
+        obs: dict[str, Any] = {
+            "screenshot": self._frame if self._frame is not None else self.observation_space["screenshot"].low,
+            "instruction": self.task.instruction if self.task else "",
+        }
+        if "a11y_tree" in self.observation_keys:
+            try:
+                text = self.provider.client.a11y_text(self.app)
+            except GuestError as err:
+                text = f"(accessibility tree unavailable: {err})"
+            obs["a11y_tree"] = "".join(c if c in CHARSET else "?" for c in text[:MAX_A11Y])
+        return obs
+
+    def render(self):
+        if self.render_mode == "rgb_array":
+            return None if self._frame is None else self._frame.copy()
+        return None
+
+    def close(self) -> None:
+        provider = getattr(self, "provider", None)
+        if provider is not None:
+            provider.close()
+        super().close()
+
+    # --- conveniences --------------------------------------------------------------
+
+    @property
+    def history(self) -> list[str]:
+        """The actions executed in this episode, in the action language."""
+        return list(self._history)
+
+    def describe_actions(self) -> str:
+        """The action language, ready for a prompt."""
+        return actions.describe()
+
+

@@ -1,0 +1,121 @@
+"""HTTP client of the guest agent (the service in :mod:`sciboard_guest`)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from typing import Any
+
+import numpy as np
+
+
+class GuestError(RuntimeError):
+    """The guest answered with an error (``status`` is the HTTP status)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class GuestUnreachable(GuestError):
+    """The guest did not answer at all (it, or its desktop, is gone)."""
+
+    def __init__(self, message: str):
+        super().__init__(0, message)
+
+
+class GuestClient:
+    """Talks to one guest over a kept-alive HTTP connection, sending its token."""
+
+    def __init__(self, host: str, port: int, token: str, timeout: float = 120.0):
+        self.host, self.port, self.timeout = host, port, timeout
+        self._auth = f"Bearer {token}"
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict[str, str], bytes]:
+        payload = None if body is None else json.dumps(body).encode()
+        headers = {"Authorization": self._auth}
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        for attempt in (0, 1):
+            if self._conn is None:
+                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            try:
+                self._conn.request(method, path, body=payload, headers=headers)
+                response = self._conn.getresponse()
+                data = response.read()
+                return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+            except (ConnectionError, http.client.HTTPException, socket.timeout, OSError) as err:
+                self.close()
+                # A kept-alive connection may have been closed by the server: retry once on a fresh one.
+                if attempt == 1 or isinstance(err, socket.timeout):
+                    raise GuestUnreachable(f"guest at {self.host}:{self.port} unreachable: {err}") from err
+        raise AssertionError("unreachable")
+
+    def call(self, method: str, path: str, body: dict | None = None) -> Any:
+        """A JSON request; raises :class:`GuestError` on a non-200 answer."""
+        status, _, data = self._request(method, path, body)
+        try:
+            decoded = json.loads(data) if data else None
+        except json.JSONDecodeError:
+            decoded = {"error": data[:300].decode(errors="replace")}
+        if status != 200:
+            message = decoded.get("error") if isinstance(decoded, dict) else str(decoded)
+            raise GuestError(status, f"guest {method} {path} -> {status}: {message}")
+        return decoded
+
+    def health(self) -> dict[str, Any]:
+        return self.call("GET", "/health")
+
+    def screenshot(self) -> np.ndarray:
+        """The current frame as an (H, W, 3) uint8 RGB array (raw transfer, no PNG)."""
+        status, headers, data = self._request("GET", "/screenshot")
+        if status != 200:
+            raise GuestError(status, f"screenshot failed: {data[:300].decode(errors='replace')}")
+        width, height = int(headers["x-width"]), int(headers["x-height"])
+        bgrx = np.frombuffer(data, np.uint8).reshape(height, width, 4)
+        return bgrx[:, :, 2::-1].copy()
+
+    def screenshot_png(self) -> bytes:
+        status, _, data = self._request("GET", "/screenshot?format=png")
+        if status != 200:
+            raise GuestError(status, "png screenshot failed")
+        return data
+
+    def settle(self, quiet: float = 0.2, timeout: float = 3.0) -> dict[str, Any]:
+        return self.call("POST", "/settle", {"quiet": quiet, "timeout": timeout})
+
+    def input(self, action: dict[str, Any]) -> None:
+        self.call("POST", "/input", {"action": action})
+
+    def a11y_text(self, app: str | None = None) -> str:
+        query = "/a11y?format=text" + (f"&app={app}" if app else "")
+        return self.call("GET", query)["text"]
+
+    def a11y_tree(self, app: str | None = None) -> dict[str, Any]:
+        return self.call("GET", "/a11y" + (f"?app={app}" if app else ""))
+
+    def launch(self, app: str) -> dict[str, Any]:
+        return self.call("POST", "/app/launch", {"app": app})
+
+    def stop_app(self) -> None:
+        self.call("POST", "/app/stop", {})
+
+    def setup(self, step: str, args: dict[str, Any] | None = None) -> Any:
+        return self.call("POST", "/setup", {"step": step, "args": args or {}})["value"]
+
+    def probe(self, probe: str, args: dict[str, Any] | None = None) -> Any:
+        return self.call("POST", "/probe", {"probe": probe, "args": args or {}})["value"]
+
+    def shutdown(self) -> None:
+        try:
+            self.call("POST", "/shutdown", {})
+        except GuestError:
+            pass
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

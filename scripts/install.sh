@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# One-shot set-up on a fresh Debian 12 machine (as root): Debian packages and the
+# project's virtualenv in .venv (built on Debian's /usr/bin/python3 so that
+# python3-pyatspi and the apps' Python modules are importable).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+extras="${SCIBOARD_EXTRAS:-dev}"
+bash scripts/install-system.sh
+if [ ! -x .venv/bin/python ]; then
+    echo "[sciboard] creating .venv on /usr/bin/python3"
+    /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+stamp=".venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)-${extras//,/_}"
+if [ ! -e "$stamp" ]; then
+    echo "[sciboard] installing Python packages (extras: $extras)"
+    .venv/bin/pip install -q --upgrade pip
+    # torch is pinned to the local CPU wheel for every install (never torchvision).
+    .venv/bin/pip install -q -c constraints.txt -e ".[$extras]"
+    rm -f .venv/.installed-*
+    touch "$stamp"
+fi
+echo "[sciboard] ready: $root/.venv"
