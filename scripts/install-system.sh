@@ -12,5 +12,6 @@ if [ "$installed" -eq "$(echo $packages | wc -w)" ] && [ -z "$missing" ]; then
 fi
 echo "[sciboard] installing Debian packages: $packages"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends $packages
+# Wait for other apt/dpkg runs instead of failing on their lock.
+apt-get -o DPkg::Lock::Timeout=900 update -q
+apt-get -o DPkg::Lock::Timeout=900 install -y -q --no-install-recommends $packages
