@@ -10,6 +10,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from sciboard_guest import processes
 
@@ -118,12 +119,15 @@ class Desktop:
         """The environment desktop clients run with (DISPLAY, buses, tag)."""
         return dict(self._env)
 
-    def launch(self, argv: list[str], extra_env: dict[str, str], name: str = "app") -> Path:
-        """Launch ``argv`` with a fresh HOME; returns that HOME."""
+    def launch(self, argv: list[str], extra_env: dict[str, str], name: str = "app",
+               prepare: Callable[[Path], None] | None = None) -> Path:
+        """Launch ``argv`` with a fresh HOME (filled by ``prepare(home)`` before the start); returns that HOME."""
         self.stop_app(name)
         self._launches += 1
         home = self.workdir / f"home-{self._launches}"
         home.mkdir()
+        if prepare is not None:
+            prepare(home)
         env = {**self._env, "HOME": str(home), **extra_env}
         self._procs[name] = processes.spawn(argv, env, self.workdir / f"{name}.log", cwd=str(home))
         self._home = home

@@ -65,9 +65,7 @@ class Guest:
         app.check_installed()
         start = time.monotonic()
         self.app = None
-        home = self.desktop.launch(app.argv, app.env)
-        if app.prepare is not None:
-            app.prepare(home)
+        self.desktop.launch(app.argv, app.env, prepare=app.prepare)
         self.app = app
         self.app_state = {}
         app.wait_ready(self.context())
