@@ -64,6 +64,12 @@ class Guest:
         app = apps.get(name)
         app.check_installed()
         start = time.monotonic()
+        if self.app is app and app._restore is not None and self.desktop.alive("app"):
+            try:
+                app._restore(self.context())
+                return {"app": name, "launch_seconds": round(time.monotonic() - start, 3), "restored": True}
+            except apps.AppError:
+                pass  # fall back to a fresh launch
         self.app = None
         self.desktop.launch(app.argv, app.env, prepare=app.prepare)
         self.app = app

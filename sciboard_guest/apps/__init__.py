@@ -62,12 +62,19 @@ class GuestApp:
     ready_timeout: float = 60.0
     prepare: Callable[[Path], None] | None = None
     _ready: Callable[[AppContext, float], None] | None = None
+    _restore: Callable[[AppContext], None] | None = None
     setups: dict[str, Callable[..., Any]] = field(default_factory=dict)
     probes: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
     def ready(self, fn: Callable[[AppContext, float], None]) -> Callable[[AppContext, float], None]:
         """Decorator: ``fn(ctx, deadline)`` returns when the app accepts input, else raises AppError."""
         self._ready = fn
+        return fn
+
+    def restore(self, fn: Callable[[AppContext], None]) -> Callable[[AppContext], None]:
+        """Decorator: ``fn(ctx)`` puts the RUNNING app back into its just-launched state in place
+        (a fast reset instead of a relaunch); it raises AppError when it cannot, and the app is relaunched."""
+        self._restore = fn
         return fn
 
     def setup(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
