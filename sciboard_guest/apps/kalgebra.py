@@ -145,3 +145,20 @@ def calculate(ctx: AppContext, expression: str) -> None:
     while time.monotonic() < deadline and variables(ctx).get("ans") == before and ":=" not in expression:
         time.sleep(0.05)
     ctx.settle(quiet=0.2, timeout=3.0)
+
+
+@APP.setup("plot_2d")
+def plot_2d(ctx: AppContext, expression: str) -> None:
+    """Add ``expression`` to the 2D graph, then return to the calculator tab."""
+    if not expression or len(expression) > 200 or "\n" in expression:
+        raise ValueError("expression must be one non-empty line of at most 200 characters")
+    before = len(functions_2d(ctx))
+    open_tab(ctx, "2D Graph")
+    ctx.type(expression)
+    ctx.key("Return")
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and len(functions_2d(ctx)) == before:
+        time.sleep(0.05)
+    if len(functions_2d(ctx)) == before:
+        raise AppError(f"KAlgebra did not accept the 2D function {expression!r}")
+    open_tab(ctx, "Calculator")

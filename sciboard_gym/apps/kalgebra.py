@@ -92,3 +92,18 @@ def input_contains(ctx: CheckContext, text: str) -> tuple[bool, str]:
     texts = ctx.probe("texts")
     hit = any(_normalise(text) in _normalise(t) for t in texts)
     return hit, f"visible text fields {texts}, expected one containing {text!r}"
+
+
+@ADAPTER.check("function_3d")
+def function_3d(ctx: CheckContext, expression: str) -> tuple[bool, str]:
+    """The 3D tab is shown with ``expression`` entered in its function line (whitespace ignored).
+
+    KAlgebra's accessibility tree does not expose the drawn surface itself, only the
+    3D function line; this check reads that line.
+    """
+    tab = ctx.probe("current_tab")
+    if tab != "3D Graph":
+        return False, f"tab {tab!r}, expected the 3D Graph tab"
+    texts = ctx.probe("texts")
+    hit = any(_normalise(t) == _normalise(expression) for t in texts)
+    return hit, f"3D function line {texts}, expected {expression!r}"
