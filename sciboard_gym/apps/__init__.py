@@ -9,6 +9,7 @@ from sciboard_gym.apps.base import AppAdapter
 #: app name -> (Gymnasium id, module holding ``ADAPTER``)
 APPS: dict[str, tuple[str, str]] = {
     "kalgebra": ("SciBoard-KAlgebra-v0", "sciboard_gym.apps.kalgebra"),
+    "texstudio": ("SciBoard-TeXstudio-v0", "sciboard_gym.apps.texstudio"),
 }
 
 

@@ -1,0 +1,286 @@
+"""TeXstudio on the desktop: launch, readiness, opening a project, and state probes.
+
+TeXstudio's state is its document on disk: a setup step writes a named project
+(:mod:`sciboard_guest.apps.texstudio_documents`) into ``~/paper`` of the fresh
+HOME and opens it through TeXstudio's own File > Open dialog. Probes read the
+saved file and compile a temporary copy with a real ``pdflatex`` (and
+``bibtex`` when the document asks for it), without shell escape and with a
+timeout. Each TeXstudio runs with ``--start-always`` so parallel desktops never
+hand documents to each other's instance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sciboard_guest.apps import AppContext, AppError, GuestApp
+from sciboard_guest.apps.texstudio_documents import PROJECTS
+from sciboard_guest.desktop import CLEAN_PATH
+
+PAPER_DIR = "paper"
+MAX_TEXT = 1 << 20
+MAX_FILES = 50
+RUN_TIMEOUT = 20.0
+
+#: TeXstudio settings for a quiet, predictable editor: no session restore, no
+#: LanguageTool (Java) start, no update check, no auto-completion or auto-closed
+#: brackets (typed LaTeX lands verbatim), Qt's own file dialog, silent reloads.
+_SETTINGS = {
+    "Files\\RestoreSession": "false",
+    "Files\\Use%20Native%20File%20Dialog": "false",
+    "Editor\\SilentReload": "true",
+    "Editor\\Completion": "false",
+    "Editor\\Parentheses%20Completion": "false",
+    "Editor\\Check%20Grammar": "false",
+    "Editor\\Real-Time%20Spellchecking": "false",
+    "Grammar\\Language%20Tool%20Autorun": "false",
+    "Update\\AutoCheck": "false",
+    "Preview\\Auto%20Preview": "0",
+}
+
+
+def _prepare(home: Path) -> None:
+    """Write TeXstudio's settings and the empty project folder into a fresh HOME."""
+    config = home / ".config" / "texstudio"
+    config.mkdir(parents=True)
+    lines = ["[General]", "IniMode=true", "", "[texmaker]"] + [f"{k}={v}" for k, v in _SETTINGS.items()]
+    (config / "texstudio.ini").write_text("\n".join(lines) + "\n")
+    (home / PAPER_DIR).mkdir()
+
+
+APP = GuestApp(
+    name="texstudio",
+    argv=["texstudio", "--start-always", "--no-session"],
+    env={"LIBGL_ALWAYS_SOFTWARE": "1", "QT_ACCESSIBILITY": "1", "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1"},
+    install_hint="Install it with: apt-get install --no-install-recommends texstudio texlive-latex-base "
+                 "(scripts/install.sh does this).",
+    ready_timeout=60.0,
+    prepare=_prepare,
+)
+
+
+def _windows(ctx: AppContext) -> dict[str, str]:
+    """Visible TeXstudio windows: {window id: title}."""
+    ids = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "texstudio"], env=ctx.env,
+                         capture_output=True, text=True, timeout=10).stdout.split()
+    titles = {}
+    for wid in ids:
+        name = subprocess.run(["xdotool", "getwindowname", wid], env=ctx.env, capture_output=True, text=True,
+                              timeout=10)
+        if name.returncode == 0:
+            titles[wid] = name.stdout.strip()
+    return titles
+
+
+def _wait_for_window(ctx: AppContext, wanted: str, timeout: float) -> bool:
+    """Wait until some TeXstudio window title ends with ``wanted``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(title.endswith(wanted) for title in _windows(ctx).values()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _active_title(ctx: AppContext) -> str:
+    """The title of the window that has the keyboard focus ('' if none)."""
+    active = subprocess.run(["xdotool", "getactivewindow", "getwindowname"], env=ctx.env, capture_output=True,
+                            text=True, timeout=10)
+    return active.stdout.strip() if active.returncode == 0 else ""
+
+
+@APP.ready
+def _ready(ctx: AppContext, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if _active_title(ctx) == "TeXstudio":
+            ctx.settle(quiet=0.3, timeout=5.0)
+            return
+        time.sleep(0.05)
+    raise AppError("TeXstudio's main window did not get the focus in time")
+
+
+def _project_dir(ctx: AppContext) -> Path:
+    return ctx.home / PAPER_DIR
+
+
+def _main_name(ctx: AppContext) -> str:
+    name = ctx.state.get("main")
+    if name is None:
+        raise AppError("no project is open; the task must start with the open_project setup step")
+    return name
+
+
+@APP.setup("open_project")
+def open_project(ctx: AppContext, project: str) -> str:
+    """Write project ``project`` into ~/paper and open its main file in TeXstudio (File > Open)."""
+    if project not in PROJECTS:
+        raise ValueError(f"unknown project {project!r}; known: {', '.join(sorted(PROJECTS))}")
+    spec = PROJECTS[project]
+    folder = _project_dir(ctx)
+    (folder / spec.main).write_text(spec.text)
+    for name, text in spec.side_files.items():
+        (folder / name).write_text(text)
+    for name, make in spec.side_binaries.items():
+        (folder / name).write_bytes(make())
+    path = folder / spec.main
+    for _ in range(3):  # a key press can arrive while Qt is still busy starting up
+        ctx.key("ctrl+o")
+        if _wait_for_window(ctx, "Open Files", 5.0):
+            break
+    else:
+        raise AppError("TeXstudio's Open Files dialog did not appear")
+    ctx.settle(quiet=0.2, timeout=3.0)
+    ctx.type(f"{PAPER_DIR}/{spec.main}")  # the dialog starts in HOME
+    ctx.key("Return")
+    if not _wait_for_window(ctx, f"{path} - TeXstudio", 15.0):
+        raise AppError(f"TeXstudio did not open {path}")
+    ctx.state["main"] = spec.main
+    ctx.settle(quiet=0.3, timeout=5.0)
+    return str(path)
+
+
+@APP.probe("document")
+def document(ctx: AppContext) -> dict[str, Any]:
+    """The main document as saved on disk: {name, exists, text}."""
+    name = _main_name(ctx)
+    path = _project_dir(ctx) / name
+    if not path.is_file():
+        return {"name": name, "exists": False, "text": ""}
+    raw = path.read_bytes()[:MAX_TEXT]
+    return {"name": name, "exists": True, "text": raw.decode("utf-8", errors="replace")}
+
+
+@APP.probe("build_output")
+def build_output(ctx: AppContext) -> dict[str, Any]:
+    """What TeXstudio's own build left next to the document: PDF present, newer than the source, pages."""
+    name = _main_name(ctx)
+    folder = _project_dir(ctx)
+    source, pdf, log = (folder / name), folder / (Path(name).stem + ".pdf"), folder / (Path(name).stem + ".log")
+    exists = pdf.is_file()
+    fresh = exists and source.is_file() and pdf.stat().st_mtime >= source.stat().st_mtime
+    pages = parse_log(log.read_text(errors="replace"))["pages"] if log.is_file() else None
+    return {"pdf": exists, "fresh": fresh, "pages": pages}
+
+
+@APP.probe("compile")
+def compile_probe(ctx: AppContext) -> dict[str, Any]:
+    """Compile a temporary copy of ~/paper with pdflatex (see :func:`compile_project`)."""
+    name = _main_name(ctx)
+    folder = _project_dir(ctx)
+    digest = _digest(folder)
+    cached = ctx.state.get("compile")
+    if cached is not None and cached[0] == digest:
+        return cached[1]
+    result = compile_project(folder, name)
+    ctx.state["compile"] = (digest, result)
+    return result
+
+
+def _digest(folder: Path) -> str:
+    sha = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.is_symlink():
+            sha.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return sha.hexdigest()
+
+
+# --- compiling -------------------------------------------------------------------
+
+def compile_project(folder: Path, main: str, timeout: float = RUN_TIMEOUT) -> dict[str, Any]:
+    """Compile ``folder/main`` in a temporary copy: pdflatex, bibtex if asked for, pdflatex twice.
+
+    Returns {ok, errors, undefined_references, undefined_citations, pages, bibliography, runs,
+    timed_out}. Shell escape is off and TeX may only read and write inside the copy.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9_-]+\.tex", main):
+        raise ValueError(f"bad main file name {main!r}")
+    stem = main[:-4]
+    with tempfile.TemporaryDirectory(prefix="sciboard-latex-") as tmp:
+        work = Path(tmp)
+        files = [p for p in sorted(folder.iterdir()) if p.is_file() and not p.is_symlink()][:MAX_FILES]
+        for path in files:
+            shutil.copyfile(path, work / path.name)
+        env = {"PATH": CLEAN_PATH, "HOME": tmp, "LANG": "C.UTF-8", "openin_any": "p", "openout_any": "p",
+               "shell_escape": "f", "max_print_line": "1000"}
+        latex = ["pdflatex", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error",
+                 "-file-line-error", main]
+        runs: list[str] = []
+        if not (work / main).is_file():
+            return _result(False, [f"{main} does not exist"], {}, runs, False, [])
+        timed_out = False
+        plan = ["pdflatex", "pdflatex"]
+        while plan:
+            step = plan.pop(0)
+            argv = latex if step == "pdflatex" else ["bibtex", stem]
+            runs.append(step)
+            try:
+                done = subprocess.run(argv, cwd=tmp, env=env, capture_output=True, timeout=timeout,
+                                      stdin=subprocess.DEVNULL)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                break
+            if step == "pdflatex" and done.returncode != 0:
+                break
+            if runs == ["pdflatex"] and _wants_bibtex(work / f"{stem}.aux"):
+                plan[:0] = ["bibtex", "pdflatex"]
+        log_path = work / f"{stem}.log"
+        log = parse_log(log_path.read_text(errors="replace")) if log_path.is_file() else {}
+        errors = list(log.get("errors", []))
+        if timed_out:
+            errors.append(f"the LaTeX run timed out after {timeout:g} s")
+        pdf = (work / f"{stem}.pdf").is_file()
+        if not pdf and not errors:
+            errors.append("no PDF was produced")
+        bbl = work / f"{stem}.bbl"
+        bibliography = bbl_keys(bbl.read_text(errors="replace")) if bbl.is_file() else []
+        return _result(pdf and not errors, errors, log, runs, timed_out, bibliography)
+
+
+def _wants_bibtex(aux: Path) -> bool:
+    return aux.is_file() and "\\bibdata" in aux.read_text(errors="replace")
+
+
+def _result(ok: bool, errors: list[str], log: dict[str, Any], runs: list[str], timed_out: bool,
+            bibliography: list[str]) -> dict[str, Any]:
+    return {
+        "ok": ok, "errors": errors[:20], "undefined_references": log.get("undefined_references", []),
+        "undefined_citations": log.get("undefined_citations", []), "pages": log.get("pages"),
+        "bibliography": bibliography, "runs": runs, "timed_out": timed_out,
+    }
+
+
+_FILE_LINE_ERROR = re.compile(r"^(?:\./)?[^\s:]+\.(?:tex|sty|cls|bbl):(\d+): (.+)$")
+_UNDEFINED = re.compile(r"LaTeX Warning: (Reference|Citation) `([^']*)' on page \S+ undefined")
+_OUTPUT = re.compile(r"Output written on .*? \((\d+) pages?")
+
+
+def parse_log(text: str) -> dict[str, Any]:
+    """Errors, undefined references/citations and the page count from a pdflatex log."""
+    errors, refs, cites = [], [], []
+    for line in text.splitlines():
+        match = _FILE_LINE_ERROR.match(line)
+        if "==> Fatal error occurred" in line:
+            continue
+        if match:
+            errors.append(f"line {match.group(1)}: {match.group(2).strip()}")
+        elif line.startswith("! ") and not errors:
+            errors.append(line[2:].strip())
+        for kind, key in _UNDEFINED.findall(line):
+            target = refs if kind == "Reference" else cites
+            if key not in target:
+                target.append(key)
+    pages = _OUTPUT.search(text)
+    return {"errors": errors, "undefined_references": refs, "undefined_citations": cites,
+            "pages": int(pages.group(1)) if pages else None}
+
+
+def bbl_keys(text: str) -> list[str]:
+    """The entry keys of a BibTeX-generated .bbl file, in order."""
+    return re.findall(r"\\bibitem(?:\[[^\]]*\])?\{([^}]+)\}", text)
