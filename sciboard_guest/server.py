@@ -197,6 +197,9 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
         def ep_settle(self, body: dict, query: dict) -> Any:
             quiet = min(max(float(body.get("quiet", 0.2)), 0.0), 5.0)
             timeout = min(max(float(body.get("timeout", 3.0)), 0.0), 30.0)
+            if guest.app is not None:
+                quiet = max(quiet, guest.app.settle_quiet)
+                timeout = max(timeout, 2 * quiet)
             settled, waited = guest.screen.settle(quiet=quiet, timeout=timeout)
             return {"settled": settled, "seconds": round(waited, 3)}
 

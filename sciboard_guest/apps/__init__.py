@@ -61,6 +61,9 @@ class GuestApp:
     install_hint: str = ""
     ready_timeout: float = 60.0
     prepare: Callable[[Path], None] | None = None
+    #: The shortest quiet period that proves this app's screen has settled (an app that redraws at a
+    #: low idle frame rate shows an input's effect only at its next frame); /settle never waits less.
+    settle_quiet: float = 0.0
     _ready: Callable[[AppContext, float], None] | None = None
     _restore: Callable[[AppContext], None] | None = None
     setups: dict[str, Callable[..., Any]] = field(default_factory=dict)
