@@ -10,6 +10,7 @@ from sciboard_gym.providers.base import Provider, ProviderError
 #: provider name -> "module:class"
 PROVIDERS: dict[str, str] = {
     "local": "sciboard_gym.providers.local:LocalProvider",
+    "libvirt": "sciboard_gym.providers.libvirt:LibvirtProvider",
 }
 
 

@@ -1,0 +1,322 @@
+"""The libvirt provider: each env's desktop is a VM booted from a built image.
+
+``start()`` defines a domain on a copy-on-write overlay of the app's image, boots
+it, waits (bounded) for the guest agent, launches the app and takes a memory
+snapshot (``ready``). ``reset_app()`` reverts to that snapshot: through libvirt
+(``reset_mode="libvirt"``) or by QEMU's ``loadvm`` in the running process
+(``reset_mode="loadvm"``, the default, several times faster). A VM that died is
+brought back by reverting to the snapshot (which restarts QEMU); ``close()``
+removes the domain and the overlay.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import sciboard_guest
+from sciboard_gym.guest_client import GuestClient, GuestError
+from sciboard_gym.providers import libvirt_host
+from sciboard_gym.providers.base import Provider, ProviderError
+from sciboard_gym.providers.libvirt_domain import DomainSpec, domain_xml
+from vm_images import run_dir
+from vm_images.builder import BuildError, Image, build, image_for
+
+SNAPSHOT = "ready"
+RESET_MODES = ("loadvm", "libvirt")
+ACCELS = ("auto", "kvm", "tcg")
+_STATES = {0: "in no state", 1: "running", 2: "blocked", 3: "paused", 4: "shutting down", 5: "shut off",
+           6: "crashed", 7: "suspended by power management"}
+
+
+class LibvirtProvider(Provider):
+    """A desktop in a libvirt VM, reset by reverting a memory snapshot."""
+
+    name = "libvirt"
+
+    def __init__(self, screen_size: tuple[int, int] = (1920, 1080), app: str | None = None,
+                 image: str | None = None, installer: str | None = None, build_image: bool = False,
+                 reset_mode: str = "loadvm", accel: str = "auto", memory_mib: int | None = None,
+                 vcpus: int = 1, boot_timeout: float = 420.0, uri: str = libvirt_host.DEFAULT_URI):
+        if app is None:
+            raise ProviderError("the libvirt provider needs the app whose image to boot")
+        if reset_mode not in RESET_MODES:
+            raise ProviderError(f"reset_mode must be one of {RESET_MODES}, got {reset_mode!r}")
+        if accel not in ACCELS:
+            raise ProviderError(f"accel must be one of {ACCELS}, got {accel!r}")
+        self.screen_size = (int(screen_size[0]), int(screen_size[1]))
+        self.app = app
+        self.reset_mode = reset_mode
+        self.accel = accel
+        self.vcpus = vcpus
+        self.boot_timeout = boot_timeout
+        self.uri = uri
+        self._image_dir = Path(image) if image else None
+        self._installer = Path(installer) if installer else None
+        self._build_image = build_image
+        self._memory_mib = memory_mib
+        self.vm_id = f"sciboard-{app}-{secrets.token_hex(4)}"
+        self.timings: dict[str, float] = {}
+        self._conn: Any = None
+        self._dom: Any = None
+        self._client: GuestClient | None = None
+        self._workdir: Path | None = None
+        self._fresh = False
+        self._token = ""
+
+    # --- the Provider contract -----------------------------------------------------
+
+    @property
+    def client(self) -> GuestClient:
+        if self._client is None:
+            raise ProviderError("the VM is not started")
+        return self._client
+
+    def start(self) -> GuestClient:
+        if self._client is not None and self._dom is not None:
+            if self._dom_running():
+                return self._client
+            if self._revive():
+                return self._client
+        self.close()
+        try:
+            self._boot()
+        except BaseException:
+            self.close()
+            raise
+        return self.client
+
+    def reset_app(self, app: str) -> dict:
+        if app != self.app:
+            raise ProviderError(f"this VM runs {self.app}, not {app}")
+        if self._fresh:  # just booted or revived: already in the snapshot's state
+            self._fresh = False
+            return {"app": app, "launch_seconds": 0.0, "reset": "fresh"}
+        seconds = self.revert()
+        return {"app": app, "launch_seconds": seconds, "reset": self.reset_mode}
+
+    def alive(self) -> str | None:
+        if self._dom is None:
+            return "the VM is not started"
+        if not self._dom_running():
+            state, reason = self._dom.state()
+            return f"the VM {self.vm_id} is {_STATES.get(state, state)} (reason {reason}); " \
+                   f"console: {self.console_tail(3)!r}"
+        try:
+            health = self.client.health()
+        except GuestError as err:
+            return f"the guest agent in the VM does not answer: {err}"
+        names = {"xvfb": "the X server", "wm": "the window manager", "dbus": "the session bus", "app": "the app"}
+        dead = [names.get(name, name) for name, up in health["components"].items() if not up]
+        return " and ".join(dead) + " died in the VM" if dead else None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._dom is not None:
+            libvirt = libvirt_host.libvirt_module()
+            for action in (self._dom.destroy, self._undefine):
+                try:
+                    action()
+                except libvirt.libvirtError:
+                    pass
+            self._dom = None
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:
+                pass
+            self._conn = None
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+        self._fresh = False
+
+    # --- resets ---------------------------------------------------------------------
+
+    def revert(self, mode: str | None = None) -> float:
+        """Revert the running VM to the ``ready`` snapshot; returns the seconds until the guest answers."""
+        mode = mode or self.reset_mode
+        libvirt = libvirt_host.libvirt_module()
+        started = time.monotonic()
+        self.client.close()
+        try:
+            if mode == "loadvm":
+                import libvirt_qemu
+
+                reply = libvirt_qemu.qemuMonitorCommand(self._dom, f"loadvm {SNAPSHOT}",
+                                                        libvirt_qemu.VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP)
+                if reply.strip():  # HMP answers loadvm with nothing on success, an error text otherwise
+                    raise ProviderError(f"loadvm {SNAPSHOT} failed: {reply.strip()}")
+            else:
+                snapshot = self._dom.snapshotLookupByName(SNAPSHOT)
+                self._dom.revertToSnapshot(snapshot, libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING)
+        except libvirt.libvirtError as err:
+            raise ProviderError(f"reverting {self.vm_id} to its snapshot failed: {err}") from err
+        self._wait_guest(time.monotonic() + 60)
+        seconds = time.monotonic() - started
+        self.timings[f"reset_{mode}_seconds"] = round(seconds, 3)
+        return seconds
+
+    def _revive(self) -> bool:
+        """Bring a dead VM back from its snapshot (restarts QEMU); False if that is not possible."""
+        libvirt = libvirt_host.libvirt_module()
+        try:
+            snapshot = self._dom.snapshotLookupByName(SNAPSHOT)
+            self._dom.revertToSnapshot(snapshot, libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING)
+            self._wait_guest(time.monotonic() + 60)
+        except (libvirt.libvirtError, ProviderError):
+            return False
+        self._fresh = True
+        return True
+
+    # --- boot -----------------------------------------------------------------------
+
+    def _boot(self) -> None:
+        image = self._image()
+        manifest = image.manifest
+        self._conn = libvirt_host.connect(self.uri)
+        kvm = self.accel == "kvm" or (self.accel == "auto" and libvirt_host.kvm_works(image.kernel))
+        self._workdir = run_dir() / self.vm_id
+        self._workdir.mkdir(parents=True)
+        overlay = self._workdir / "overlay.qcow2"
+        proc = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk),
+                               str(overlay)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ProviderError(f"could not create the overlay of {image.disk}: {proc.stderr.strip()}")
+        self._token = secrets.token_urlsafe(24)
+        token_file = _private_file(self._workdir / "token", self._token.encode())
+        width, height = self.screen_size
+        env_file = _private_file(self._workdir / "guest.env", f"SCIBOARD_SCREEN={width}x{height}\n".encode())
+        code_file = _private_file(self._workdir / "guest.tar.gz", _guest_code())
+        port = _free_port()
+        spec = DomainSpec(
+            name=self.vm_id, kvm=kvm, memory_mib=self._memory_mib or int(manifest.get("memory_mib", 1536)),
+            vcpus=self.vcpus, kernel=image.kernel, initrd=image.initrd, cmdline=manifest["kernel_cmdline"],
+            overlay=overlay, console_log=self._workdir / "console.log", host_port=port, token_file=token_file,
+            env_file=env_file, code_file=code_file,
+        )
+        libvirt = libvirt_host.libvirt_module()
+        started = time.monotonic()
+        try:
+            self._dom = self._conn.defineXML(domain_xml(spec))
+            self._dom.create()
+        except libvirt.libvirtError as err:
+            raise ProviderError(f"libvirt could not start the {self.app} VM: {err}") from err
+        self.timings["accel_kvm"] = float(kvm)
+        self._client = GuestClient("127.0.0.1", port, self._token)
+        self._wait_guest(started + self.boot_timeout)
+        self.timings["boot_seconds"] = round(time.monotonic() - started, 3)
+        launch = self._client.launch(self.app)
+        self._client.settle(0.5, 10.0)
+        self.timings["launch_seconds"] = float(launch.get("launch_seconds", 0.0))
+        snap_started = time.monotonic()
+        self._client.close()
+        try:
+            self._dom.snapshotCreateXML(f"<domainsnapshot><name>{SNAPSHOT}</name></domainsnapshot>", 0)
+        except libvirt.libvirtError as err:
+            raise ProviderError(f"could not snapshot the {self.app} VM: {err}") from err
+        self.timings["snapshot_seconds"] = round(time.monotonic() - snap_started, 3)
+        self.timings["ready_seconds"] = round(time.monotonic() - started, 3)
+        self._fresh = True
+
+    def _image(self) -> Image:
+        if self._image_dir is not None:
+            image = Image(self.app, self._image_dir.name, self._image_dir)
+        else:
+            try:
+                image = image_for(self.app, self._installer)
+                if not image.complete() and self._build_image:
+                    image = build(self.app, self._installer)
+            except BuildError as err:
+                raise ProviderError(str(err)) from err
+        if not image.complete():
+            raise ProviderError(f"no built VM image for {self.app} at {image.path}: build it with "
+                                f"`sciboard vm build {self.app}` (or pass provider_options={{'build_image': True}})")
+        return image
+
+    def _wait_guest(self, deadline: float) -> None:
+        """Poll the guest agent until it answers; a clear error with the console tail otherwise."""
+        probe = GuestClient(self.client.host, self.client.port, self._token, timeout=5.0)
+        try:
+            while True:
+                if not self._dom_running():
+                    raise ProviderError(f"the {self.app} VM stopped while booting; its console log ends with:\n"
+                                        f"{self.console_tail()}")
+                try:
+                    probe.health()
+                    return
+                except GuestError as err:
+                    if err.status == 401:
+                        raise ProviderError("the guest agent rejected the VM's token") from err
+                if time.monotonic() > deadline:
+                    raise ProviderError(f"the guest agent of the {self.app} VM did not answer in time; "
+                                        f"its console log ends with:\n{self.console_tail()}")
+                time.sleep(1.0)
+        finally:
+            probe.close()
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _dom_running(self) -> bool:
+        libvirt = libvirt_host.libvirt_module()
+        try:
+            return self._dom is not None and self._dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        except libvirt.libvirtError:
+            return False
+
+    def _undefine(self) -> None:
+        libvirt = libvirt_host.libvirt_module()
+        self._dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+
+    def console_tail(self, lines: int = 25) -> str:
+        """The last lines of the VM's serial console (kernel and systemd messages)."""
+        if self._workdir is None:
+            return "(no console log)"
+        try:
+            text = (self._workdir / "console.log").read_text(errors="replace")
+        except OSError:
+            return "(no console log)"
+        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text).replace("\r", "")
+        return "\n".join(line for line in text.splitlines()[-lines:])
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _guest_code() -> bytes:
+    """The host's ``sciboard_guest`` package as a tar.gz (handed to the VM through fw_cfg)."""
+    root = Path(sciboard_guest.__file__).resolve().parent
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(root.rglob("*")):
+            if "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            tar.add(path, arcname=str(Path("sciboard_guest") / path.relative_to(root)), recursive=False)
+    return buffer.getvalue()
+
+
+def _private_file(path: Path, data: bytes) -> Path:
+    if "," in str(path):
+        raise ProviderError(f"QEMU cannot take a path with a comma: {path}")
+    path.touch(mode=0o600)
+    path.write_bytes(data)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

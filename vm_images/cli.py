@@ -1,0 +1,85 @@
+"""``sciboard vm ...``: build, list and locate VM images.
+
+``add_vm_commands(subparsers)`` adds the ``vm`` command to the ``sciboard`` CLI;
+``python -m vm_images ...`` runs the same commands on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+from vm_images import images_dir
+from vm_images.builder import BuildError, build, built_images, image_for
+from vm_images.recipe import RecipeError, apps
+
+
+def add_vm_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``vm build|list|path`` to an argparse subparsers object; each sets ``func``."""
+    vm = subparsers.add_parser("vm", help="build and inspect the VM images of the libvirt provider")
+    commands = vm.add_subparsers(dest="vm_command", required=True)
+    build_cmd = commands.add_parser("build", help="build (or reuse) the VM image of an app")
+    build_cmd.add_argument("app", choices=apps())
+    build_cmd.add_argument("--installer", type=Path, help="the installer file you downloaded (ChimeraX, Celestia)")
+    build_cmd.add_argument("--force", action="store_true", help="rebuild even if an up-to-date image exists")
+    build_cmd.set_defaults(func=_reporting(_build))
+    list_cmd = commands.add_parser("list", help="list the built images")
+    list_cmd.add_argument("--json", action="store_true")
+    list_cmd.set_defaults(func=_reporting(_list))
+    path_cmd = commands.add_parser("path", help="print the image directory of an app (built or not)")
+    path_cmd.add_argument("app", choices=apps())
+    path_cmd.add_argument("--installer", type=Path)
+    path_cmd.set_defaults(func=_reporting(_path))
+    return vm
+
+
+def _reporting(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn a build or recipe error into a message and exit status 2 (no traceback)."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except (BuildError, RecipeError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def _build(args: argparse.Namespace) -> int:
+    image = build(args.app, args.installer, force=args.force)
+    print(image.path)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = []
+    for image in built_images():
+        manifest = image.manifest
+        size = sum(p.stat().st_size for p in image.path.iterdir()) // (1 << 20)
+        rows.append({"app": image.app, "digest": image.digest, "size_mib": size, "built_at": manifest["built_at"],
+                     "build_seconds": manifest["build_seconds"], "path": str(image.path)})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    elif not rows:
+        print(f"no images built yet under {images_dir()}; try: sciboard vm build kalgebra")
+    else:
+        for row in rows:
+            print(f"{row['app']:<11} {row['digest']}  {row['size_mib']:>6} MiB  built {row['built_at']} "
+                  f"in {row['build_seconds']:.0f}s  {row['path']}")
+    return 0
+
+
+def _path(args: argparse.Namespace) -> int:
+    print(image_for(args.app, args.installer).path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vm_images", description=__doc__)
+    add_vm_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
