@@ -21,7 +21,9 @@ SPECIAL_TOKENS = (
 )
 FIRST_SPECIAL_ID = 151643
 #: Bump when the tiny model's recipe changes (the cache key of :func:`cached_tiny_qwen25vl`).
-BUILD_VERSION = 1
+BUILD_VERSION = 2
+#: Wide random weights: greedy replies then depend on the whole input (at 0.02 they repeat one token).
+INIT_STD = 0.3
 #: Qwen2's pre-tokenisation pattern (single digits, letters with one leading non-letter, ...).
 QWEN_PATTERN = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -86,14 +88,15 @@ def tiny_config(vocab_size: int = 151680, hidden: int = 64, layers: int = 2, vis
             "vocab_size": vocab_size, "hidden_size": hidden, "intermediate_size": hidden * 2,
             "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": 2,
             "max_position_embeddings": 8192, "bos_token_id": FIRST_SPECIAL_ID, "eos_token_id": FIRST_SPECIAL_ID + 2,
-            "pad_token_id": FIRST_SPECIAL_ID, "rope_scaling": {"type": "mrope", "mrope_section": section},
+            "pad_token_id": FIRST_SPECIAL_ID, "initializer_range": INIT_STD,
+            "rope_scaling": {"type": "mrope", "mrope_section": section},
         },
         vision_config={
             "depth": vision_layers, "hidden_size": hidden, "intermediate_size": hidden * 2, "num_heads": heads,
             "out_hidden_size": hidden, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
-            "window_size": 56, "fullatt_block_indexes": [vision_layers - 1],
+            "window_size": 56, "fullatt_block_indexes": [vision_layers - 1], "initializer_range": INIT_STD,
         },
-        tie_word_embeddings=True,
+        tie_word_embeddings=True, initializer_range=INIT_STD,
     )
 
 
