@@ -75,9 +75,9 @@ def create_app(backend: Backend, model_name: str):
             if request.get("stream"):
                 raise RequestError("streaming is not supported")
             conversation = conversation_from_openai(request.get("messages"))
-            n = int(request.get("n") or 1)
-            max_tokens = int(request.get("max_tokens") or request.get("max_completion_tokens") or 256)
-            temperature = float(request.get("temperature") if request.get("temperature") is not None else 1.0)
+            n = int(_option(request, "n", 1))
+            max_tokens = int(_option(request, "max_tokens", _option(request, "max_completion_tokens", 256)))
+            temperature = float(_option(request, "temperature", 1.0))
             if not (1 <= n <= 64 and 1 <= max_tokens <= MAX_NEW_TOKENS and 0 <= temperature <= 5):
                 raise RequestError(f"need 1<=n<=64, 1<=max_tokens<={MAX_NEW_TOKENS}, 0<=temperature<=5")
         except (RequestError, TypeError, ValueError) as err:
@@ -91,6 +91,11 @@ def create_app(backend: Backend, model_name: str):
         }
 
     return app
+
+
+def _option(request: dict[str, Any], key: str, default: Any) -> Any:
+    value = request.get(key)
+    return default if value is None else value
 
 
 def main(argv: list[str] | None = None) -> None:
