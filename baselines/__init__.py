@@ -1,1 +1,1 @@
-"""baselines."""
+"""Baseline agents (oracle, random; generalist-only and specialist-only) and the episode runner."""

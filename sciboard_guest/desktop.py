@@ -62,6 +62,8 @@ class Desktop:
             "XDG_RUNTIME_DIR": str(runtime),
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
+            # Deterministic Qt hashing: the same widget/model order in every launch.
+            "QT_HASH_SEED": "0",
             processes.MARKER: self.desktop_id,
         }
         if self.display is None:

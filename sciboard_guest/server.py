@@ -9,7 +9,7 @@ import threading
 import time
 import traceback
 import zlib
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -38,6 +38,7 @@ class Guest:
         self.app: apps.GuestApp | None = None
         self.app_state: dict[str, Any] = {}
         self.stopping = threading.Event()
+        self.lock = threading.Lock()
 
     def start(self) -> None:
         self.desktop.start()
@@ -114,6 +115,10 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
             self._dispatch("POST")
 
         def _dispatch(self, method: str) -> None:
+            with guest.lock:  # one request at a time: AT-SPI, xdotool and the app are not re-entrant
+                self._dispatch_locked(method)
+
+        def _dispatch_locked(self, method: str) -> None:
             try:
                 self._authorize()
                 url = urlparse(self.path)
@@ -201,7 +206,7 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
                 quiet = max(quiet, guest.app.settle_quiet)
                 timeout = max(timeout, 2 * quiet)
             settled, waited = guest.screen.settle(quiet=quiet, timeout=timeout)
-            return {"settled": settled, "seconds": round(waited, 3)}
+            return {"settled": settled, "seconds": round(waited, 3), "app_alive": guest.desktop.alive("app")}
 
         def ep_input(self, body: dict, query: dict) -> Any:
             if not guest.desktop.alive("app") and guest.app is not None:
@@ -255,17 +260,21 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
 
 
 def serve(guest: Guest, token: str, bind: str, port: int, port_file: Path | None) -> None:
-    """Serve until /shutdown or SIGTERM, then tear the desktop down."""
-    server = HTTPServer((bind, port), make_handler(guest, token))
-    server.timeout = 0.5
+    """Serve (a thread per connection, requests serialised) until /shutdown or SIGTERM, then tear down."""
+    server = ThreadingHTTPServer((bind, port), make_handler(guest, token))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    thread.start()
     if port_file is not None:
         tmp = port_file.with_suffix(".tmp")
         tmp.write_text(str(server.server_address[1]))
         tmp.rename(port_file)
     try:
-        while not guest.stopping.is_set():
-            server.handle_request()
-            guest.desktop.reap()
+        while not guest.stopping.wait(0.5):
+            with guest.lock:
+                guest.desktop.reap()
     finally:
+        server.shutdown()
         server.server_close()
-        guest.desktop.shutdown()
+        with guest.lock:
+            guest.desktop.shutdown()

@@ -18,7 +18,10 @@ __version__ = "0.1.0"
 def _register_envs() -> None:
     for app, (env_id, _) in APPS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point="sciboard_gym.env:SciBoardEnv", kwargs={"app": app})
+            # A live desktop is not bit-deterministic (caret blink phase, app timers), hence
+            # nondeterministic=True; see docs/env-reference.md.
+            gym.register(id=env_id, entry_point="sciboard_gym.env:SciBoardEnv", kwargs={"app": app},
+                         nondeterministic=True)
 
 
 _register_envs()

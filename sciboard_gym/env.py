@@ -184,6 +184,8 @@ class SciBoardEnv(gym.Env):
             parsed, info["executed"] = self._resolve(action, info)
             if parsed is not None and not parsed.terminal:
                 self._perform(parsed)
+            elif parsed is not None and (problem := self.provider.alive()):
+                raise ProviderError(problem)
             self._frame = self.provider.client.screenshot()
         except (GuestError, ProviderError) as err:
             return self._fault(err, info)
@@ -222,7 +224,8 @@ class SciBoardEnv(gym.Env):
             time.sleep(parsed.seconds)
             return
         client.input(parsed.to_dict())
-        client.settle(self.settle_quiet, self.settle_timeout)
+        if not client.settle(self.settle_quiet, self.settle_timeout).get("app_alive", True):
+            raise ProviderError(self.provider.alive() or "the app died")
 
     def _fault(self, err: Exception, info: dict[str, Any]):
         """The desktop broke mid-episode: truncate, say what died, keep the last frame."""

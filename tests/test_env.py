@@ -1,0 +1,147 @@
+"""SciBoardEnv on the real KAlgebra desktop: API, spaces, errors, isolation and clean shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import sciboard_gym  # noqa: F401  (registers the envs)
+from sciboard_guest import processes
+from sciboard_gym.env import SciBoardEnv
+
+pytestmark = pytest.mark.desktop
+TASK = "kalgebra/assign-sum"
+
+
+def tagged(env) -> list[int]:
+    return processes.tagged_pids(env.unwrapped.provider.desktop_id)
+
+
+def test_make_reset_step_spaces():
+    env = gym.make("SciBoard-KAlgebra-v0", task=TASK, render_mode="rgb_array")
+    try:
+        obs, info = env.reset(seed=0)
+        assert obs["screenshot"].shape == (1080, 1920, 3) and obs["screenshot"].dtype == np.uint8
+        assert obs in env.observation_space
+        assert info["task_id"] == TASK and "variable named total" in obs["instruction"]
+        assert obs["screenshot"].std() > 5, "the screenshot should show the app, not a blank screen"
+        obs, reward, terminated, truncated, info = env.step('type("total:=1")')
+        assert (reward, terminated, truncated, info["action_error"]) == (0.0, False, False, None)
+        assert np.array_equal(env.render(), obs["screenshot"])
+    finally:
+        env.close()
+
+
+def test_module_qualified_id_and_kwargs():
+    env = gym.make("sciboard_gym:SciBoard-KAlgebra-v0", task=TASK, observation=("screenshot", "a11y_tree"),
+                   max_steps=2)
+    try:
+        obs, _ = env.reset(seed=0)
+        assert "[page tab] 'Calculator'" in obs["a11y_tree"]
+        assert obs in env.observation_space
+        env.step("move(10, 10)")
+        _, reward, terminated, truncated, info = env.step("move(20, 20)")
+        assert truncated and not terminated and reward == 0.0 and info["success"] is False
+        assert info["checks"][0]["detail"] == "variable 'total' is not defined"
+    finally:
+        env.close()
+
+
+def test_bad_actions_never_raise_and_count_as_steps():
+    env = SciBoardEnv(app="kalgebra", task=TASK, max_steps=20)
+    try:
+        env.reset(seed=0)
+        for bad in ["", "click(", "rm -rf /", "click(99999, 5)", 'key("a b")', None, 42]:
+            obs, reward, terminated, truncated, info = env.step(bad)
+            assert info["action_error"], bad
+            assert reward == 0.0 and not terminated
+        assert info["step"] == 7  # every malformed action counted
+        _, reward, terminated, truncated, info = env.step("done()")
+        assert terminated and reward == 0.0
+        with pytest.raises(RuntimeError, match="reset"):
+            env.step("done()")
+    finally:
+        env.close()
+
+
+def test_answer_action_is_evaluated():
+    env = SciBoardEnv(app="kalgebra", task="kalgebra/answer-gcd")
+    try:
+        env.reset(seed=0)
+        _, reward, terminated, _, info = env.step('answer("13")')
+        assert terminated and reward == 0.0 and info["answer"] == "13"
+        env.reset(seed=0)
+        _, reward, _, _, info = env.step('answer(" 12 ")')
+        assert reward == 1.0, info["checks"]
+    finally:
+        env.close()
+
+
+def test_check_env_passes():
+    env = gym.make("SciBoard-KAlgebra-v0", task=TASK, render_mode="rgb_array")
+    try:
+        check_env(env.unwrapped)
+    finally:
+        env.close()
+
+
+def test_reset_gives_a_fresh_app_and_home():
+    env = SciBoardEnv(app="kalgebra", task=TASK)
+    try:
+        env.reset(seed=0)
+        env.step('type("total:=100")')
+        env.step('key("Return")')
+        assert env.provider.client.probe("variables")["total"] == "100"
+        env.reset(seed=0)
+        assert "total" not in env.provider.client.probe("variables")
+    finally:
+        env.close()
+
+
+def test_two_envs_side_by_side_do_not_interfere():
+    first, second = SciBoardEnv(app="kalgebra", task=TASK), SciBoardEnv(app="kalgebra", task=TASK)
+    try:
+        first.reset(seed=0)
+        second.reset(seed=0)
+        assert first.provider.client.health()["display"] != second.provider.client.health()["display"]
+        first.step('type("total:=17+25+58")')
+        first.step('key("Return")')
+        _, reward_second, *_ = second.step("done()")
+        _, reward_first, *_ = first.step("done()")
+        assert (reward_first, reward_second) == (1.0, 0.0)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_close_leaves_no_process_behind():
+    env = SciBoardEnv(app="kalgebra", task=TASK)
+    env.reset(seed=0)
+    running = tagged(env)
+    names = {open(f"/proc/{p}/comm").read().strip() for p in running}
+    assert {"Xvfb", "openbox", "dbus-daemon", "kalgebra"} <= names, names
+    env.close()
+    assert tagged(env) == []
+    env.close()  # idempotent
+
+
+def test_dead_app_truncates_with_error_then_reset_recovers():
+    env = SciBoardEnv(app="kalgebra", task=TASK)
+    try:
+        env.reset(seed=0)
+        app_pid = [p for p in tagged(env) if open(f"/proc/{p}/comm").read().strip() == "kalgebra"][0]
+        os.kill(app_pid, signal.SIGKILL)
+        _, reward, terminated, truncated, info = env.step('type("total:=100")')
+        assert truncated and not terminated and reward == 0.0
+        assert "app" in info["error"] and "died" in info["error"]
+        obs, info = env.reset(seed=0)
+        _, reward, *_ = env.step('type("total:=17+25+58")')
+        env.step('key("Return")')
+        assert env.step("done()")[1] == 1.0
+    finally:
+        env.close()

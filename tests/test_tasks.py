@@ -1,0 +1,92 @@
+"""Task files: schema validation, clear errors naming the file and the field, packaged tasks valid."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sciboard_gym.apps import APPS, get_adapter
+from sciboard_gym.env import CHARSET, task_split
+from sciboard_gym.tasks import Task, TaskError, load_app_tasks, load_task_file, task_apps
+
+GOOD = {
+    "id": "kalgebra/example", "app": "kalgebra", "instruction": "Store 2 plus 2 in a variable named four.",
+    "max_steps": 5, "evaluate": [{"check": "variable_equals", "args": {"name": "four", "value": 4}}],
+    "oracle": ['type("four:=2+2")', 'key("Return")', "done()"],
+}
+
+
+def write(tmp_path, data, name="example"):
+    folder = tmp_path / "kalgebra"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def test_good_task_loads(tmp_path):
+    task = load_task_file(write(tmp_path, GOOD))
+    assert task.id == "kalgebra/example" and task.evaluate[0].args == {"name": "four", "value": 4}
+    assert Task.from_dict(task.to_dict()) == Task.from_dict(GOOD)
+    get_adapter("kalgebra").validate_task(task)
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"max_steps": "ten"}, "max_steps"),
+    ({"instruction": "short"}, "instruction"),
+    ({"evaluate": []}, "evaluate"),
+    ({"evaluate": [{"check": "variable_equals", "args": {"name": "x"}, "code": "import os"}]}, "evaluate/0"),
+    ({"oracle": ["click(1, 2)", "explode()"]}, "oracle/1"),
+    ({"oracle": ['type("a")']}, "oracle"),
+    ({"difficulty": "impossible"}, "difficulty"),
+    ({"lambda": "x: x"}, "(top level)"),
+    ({"id": "Kalgebra/Bad Id"}, "id"),
+])
+def test_broken_task_names_file_and_field(tmp_path, change, field):
+    path = write(tmp_path, {**GOOD, **change})
+    with pytest.raises(TaskError) as err:
+        load_task_file(path)
+    assert str(path) in str(err.value)
+    assert f"field '{field}'" in str(err.value)
+
+
+def test_missing_field_and_bad_json(tmp_path):
+    data = dict(GOOD)
+    del data["oracle"]
+    with pytest.raises(TaskError, match="'oracle' is a required property"):
+        load_task_file(write(tmp_path, data))
+    with pytest.raises(TaskError, match="not valid JSON"):
+        load_task_file(write(tmp_path, "{not json", name="broken"))
+
+
+def test_id_must_match_file_place(tmp_path):
+    with pytest.raises(TaskError, match="must match the file's place"):
+        load_task_file(write(tmp_path, GOOD, name="other"))
+
+
+def test_unknown_check_or_setup_step_is_rejected(tmp_path):
+    adapter = get_adapter("kalgebra")
+    task = load_task_file(write(tmp_path, {**GOOD, "evaluate": [{"check": "no_such_check"}]}))
+    with pytest.raises(TaskError, match="unknown check 'no_such_check'"):
+        adapter.validate_task(task)
+    task = load_task_file(write(tmp_path, {**GOOD, "setup": [{"step": "calculate", "args": {"expr": "1"}}]}))
+    with pytest.raises(TaskError, match="unknown \\['expr'\\], missing \\['expression'\\]"):
+        adapter.validate_task(task)
+
+
+@pytest.mark.parametrize("app", [a for a in task_apps() if a in APPS])
+def test_packaged_tasks_are_valid(app):
+    tasks = load_app_tasks(app)
+    adapter = get_adapter(app)
+    for task in tasks:
+        adapter.validate_task(task)
+        assert set(task.instruction) <= CHARSET, f"{task.id}: instruction has characters outside the Text space"
+    assert len({t.instruction for t in tasks}) == len(tasks), "duplicate instructions"
+
+
+def test_split_is_stable_and_covers_both():
+    ids = [t.id for t in load_app_tasks("kalgebra")]
+    splits = {i: task_split(i) for i in ids}
+    assert splits == {i: task_split(i) for i in ids}
+    assert set(splits.values()) == {"train", "test"}
