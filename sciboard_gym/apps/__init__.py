@@ -10,6 +10,7 @@ from sciboard_gym.apps.base import AppAdapter
 APPS: dict[str, tuple[str, str]] = {
     "kalgebra": ("SciBoard-KAlgebra-v0", "sciboard_gym.apps.kalgebra"),
     "texstudio": ("SciBoard-TeXstudio-v0", "sciboard_gym.apps.texstudio"),
+    "stellarium": ("SciBoard-Stellarium-v0", "sciboard_gym.apps.stellarium"),
 }
 
 

@@ -1,0 +1,178 @@
+"""Stellarium (planetarium): the Astronomy domain.
+
+State is read through the guest's probes (:mod:`sciboard_guest.apps.stellarium`), which
+talk to Stellarium's RemoteControl HTTP API: simulation time and clock rate, observer
+location, field of view, view direction, the selected object (and any object's live
+data), and every boolean display property (grids, lines, labels, landscape, dialogs).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sciboard_guest.apps.stellarium import jd_from_utc
+from sciboard_gym.apps.base import AppAdapter, CheckContext, to_number
+
+ADAPTER = AppAdapter(name="stellarium", env_id="SciBoard-Stellarium-v0", title="Stellarium", domain="astronomy")
+
+#: Dialog names tasks use -> the Stellarium action that shows the dialog.
+WINDOWS = {
+    "search": "actionShow_Search_Window_Global",
+    "location": "actionShow_Location_Window_Global",
+    "date_time": "actionShow_DateTime_Window_Global",
+    "sky_and_viewing": "actionShow_SkyView_Window_Global",
+    "configuration": "actionShow_Configuration_Window_Global",
+    "astronomical_calculations": "actionShow_AstroCalc_Window_Global",
+    "help": "actionShow_Help_Window_Global",
+}
+
+
+def _angle_between(az1: float, alt1: float, az2: float, alt2: float) -> float:
+    """Great-circle distance in degrees between two horizontal directions."""
+    a1, h1, a2, h2 = (math.radians(v) for v in (az1, alt1, az2, alt2))
+    cosine = math.sin(h1) * math.sin(h2) + math.cos(h1) * math.cos(h2) * math.cos(a1 - a2)
+    return math.degrees(math.acos(max(-1.0, min(1.0, cosine))))
+
+
+def _names(info: dict[str, Any]) -> set[str]:
+    return {str(info.get(key, "")).strip().lower() for key in ("name", "localized-name") if info.get(key)}
+
+
+@ADAPTER.check("time_is")
+def time_is(ctx: CheckContext, utc: str, tolerance_minutes: float = 1.0) -> tuple[bool, str]:
+    """The simulation time is ``utc`` (ISO 8601, UTC) within ``tolerance_minutes``."""
+    state = ctx.probe("status")
+    minutes = abs(state["jd"] - jd_from_utc(utc)) * 24 * 60
+    return minutes <= tolerance_minutes, f"time {state['utc']} UTC, expected {utc} ± {tolerance_minutes:g} min"
+
+
+@ADAPTER.check("time_rate")
+def time_rate(ctx: CheckContext, min_rate: float, max_rate: float) -> tuple[bool, str]:
+    """The clock runs at between ``min_rate`` and ``max_rate`` simulated seconds per real second."""
+    rate = ctx.probe("status")["time_rate"]
+    return min_rate <= rate <= max_rate, f"clock rate {rate:g} s/s, expected {min_rate:g}..{max_rate:g}"
+
+
+@ADAPTER.check("time_is_now")
+def time_is_now(ctx: CheckContext) -> tuple[bool, str]:
+    """The simulation follows the computer's clock (Stellarium's 'current time' mode)."""
+    state = ctx.probe("status")
+    return state["is_time_now"], f"time {state['utc']} UTC; following the system clock: {state['is_time_now']}"
+
+
+@ADAPTER.check("location_is")
+def location_is(ctx: CheckContext, name: str) -> tuple[bool, str]:
+    """The observer's location is called ``name`` (case-insensitive)."""
+    place = ctx.probe("status")["location"]
+    return place["name"].strip().lower() == name.strip().lower(), \
+        f"location {place['name']!r} ({place['region']}), expected {name!r}"
+
+
+@ADAPTER.check("location_near")
+def location_near(ctx: CheckContext, latitude: float, longitude: float,
+                  tolerance_degrees: float = 0.1) -> tuple[bool, str]:
+    """The observer stands within ``tolerance_degrees`` of (latitude, longitude) on Earth."""
+    place = ctx.probe("status")["location"]
+    dlon = abs(((place["longitude"] - longitude) + 180) % 360 - 180)
+    ok = place["planet"] == "Earth" and abs(place["latitude"] - latitude) <= tolerance_degrees \
+        and dlon <= tolerance_degrees
+    return ok, (f"observer at lat {place['latitude']:.4f}, lon {place['longitude']:.4f} on {place['planet']}, "
+                f"expected {latitude:g}, {longitude:g} ± {tolerance_degrees:g}°")
+
+
+@ADAPTER.check("planet_is")
+def planet_is(ctx: CheckContext, planet: str) -> tuple[bool, str]:
+    """The observer stands on ``planet``."""
+    place = ctx.probe("status")["location"]
+    return place["planet"].lower() == planet.lower(), f"observer on {place['planet']}, expected {planet}"
+
+
+@ADAPTER.check("fov_between")
+def fov_between(ctx: CheckContext, min_degrees: float, max_degrees: float) -> tuple[bool, str]:
+    """The field of view is between ``min_degrees`` and ``max_degrees``."""
+    fov = ctx.probe("status")["fov"]
+    return min_degrees <= fov <= max_degrees, f"field of view {fov:.4g}°, expected {min_degrees:g}..{max_degrees:g}°"
+
+
+@ADAPTER.check("selected_object")
+def selected_object(ctx: CheckContext, name: str) -> tuple[bool, str]:
+    """The selected object is ``name`` (English or localized name, case-insensitive)."""
+    info = ctx.probe("selected")
+    if info is None:
+        return False, f"nothing is selected, expected {name!r}"
+    return name.strip().lower() in _names(info), f"selected {info.get('name')!r}, expected {name!r}"
+
+
+@ADAPTER.check("nothing_selected")
+def nothing_selected(ctx: CheckContext) -> tuple[bool, str]:
+    """No object is selected."""
+    info = ctx.probe("selected")
+    return info is None, "nothing is selected" if info is None else f"{info.get('name')!r} is selected"
+
+
+@ADAPTER.check("flags")
+def flags(ctx: CheckContext, values: dict) -> tuple[bool, str]:
+    """Each named boolean property (e.g. ``ConstellationMgr.linesDisplayed``) has the given value."""
+    live = ctx.probe("flags")
+    wrong = {name: live.get(name, "missing") for name, want in values.items() if live.get(name) is not want}
+    return not wrong, "all flags as expected" if not wrong else f"flags not as expected: {wrong}, wanted {values}"
+
+
+@ADAPTER.check("window_open")
+def window_open(ctx: CheckContext, window: str, open: bool = True) -> tuple[bool, str]:
+    """Stellarium's dialog ``window`` (see WINDOWS) is open (or closed with ``open=False``)."""
+    if window not in WINDOWS:
+        return False, f"unknown window {window!r}; known: {sorted(WINDOWS)}"
+    shown = ctx.probe("flags").get(WINDOWS[window])
+    return shown is open, f"{window} window {'open' if shown else 'closed'}, expected {'open' if open else 'closed'}"
+
+
+@ADAPTER.check("property_equals")
+def property_equals(ctx: CheckContext, name: str, value: Any) -> tuple[bool, str]:
+    """Stellarium's property ``name`` equals ``value`` (strings case-insensitive)."""
+    live = ctx.probe("property", name=name)
+    same = live.lower() == str(value).lower() if isinstance(live, str) else live == value
+    return same, f"{name} = {live!r}, expected {value!r}"
+
+
+@ADAPTER.check("view_near")
+def view_near(ctx: CheckContext, azimuth: float, altitude: float, tolerance_degrees: float = 2.0) -> tuple[bool, str]:
+    """The view centre points within ``tolerance_degrees`` of (azimuth from north, altitude)."""
+    live = ctx.probe("view")
+    off = _angle_between(live["azimuth"], live["altitude"], azimuth, altitude)
+    return off <= tolerance_degrees, (f"view az {live['azimuth']:.2f}° alt {live['altitude']:.2f}°, "
+                                      f"{off:.2f}° from the expected az {azimuth:g}° alt {altitude:g}°")
+
+
+@ADAPTER.check("view_toward_object")
+def view_toward_object(ctx: CheckContext, name: str, tolerance_degrees: float = 2.0) -> tuple[bool, str]:
+    """The view centre points within ``tolerance_degrees`` of the object ``name`` (where it is now)."""
+    info = ctx.probe("object_info", name=name)
+    if info is None:
+        return False, f"Stellarium does not know {name!r}"
+    live = ctx.probe("view")
+    off = _angle_between(live["azimuth"], live["altitude"], float(info["azimuth"]), float(info["altitude"]))
+    return off <= tolerance_degrees, f"view is {off:.2f}° from {name}, expected within {tolerance_degrees:g}°"
+
+
+@ADAPTER.check("answer_object_value")
+def answer_object_value(ctx: CheckContext, name: str, field: str, tolerance: float) -> tuple[bool, str]:
+    """The agent answered with Stellarium's current value of ``field`` for object ``name`` (± tolerance)."""
+    if ctx.answer is None:
+        return False, "no answer was given"
+    info = ctx.probe("object_info", name=name)
+    if info is None or to_number(info.get(field)) is None:
+        return False, f"Stellarium has no numeric {field!r} for {name!r}"
+    truth, given = to_number(info[field]), to_number(ctx.answer.strip().rstrip("°").strip())
+    if given is None:
+        return False, f"the answer {ctx.answer!r} is not a number"
+    return abs(given - truth) <= tolerance, f"answer {given:g}, Stellarium says {field} = {truth:.4g} (± {tolerance:g})"
+
+
+@ADAPTER.check("time_paused")
+def time_paused(ctx: CheckContext) -> tuple[bool, str]:
+    """The clock is paused."""
+    rate = ctx.probe("status")["time_rate"]
+    return rate == 0, f"clock rate {rate:g} s/s, expected paused"
+
