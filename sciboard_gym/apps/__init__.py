@@ -9,8 +9,11 @@ from sciboard_gym.apps.base import AppAdapter
 #: app name -> (Gymnasium id, module holding ``ADAPTER``)
 APPS: dict[str, tuple[str, str]] = {
     "kalgebra": ("SciBoard-KAlgebra-v0", "sciboard_gym.apps.kalgebra"),
+    "grass": ("SciBoard-GRASS-v0", "sciboard_gym.apps.grass"),
     "texstudio": ("SciBoard-TeXstudio-v0", "sciboard_gym.apps.texstudio"),
+    "pymol": ("SciBoard-PyMOL-v0", "sciboard_gym.apps.pymol"),
     "stellarium": ("SciBoard-Stellarium-v0", "sciboard_gym.apps.stellarium"),
+    "celestia": ("SciBoard-Celestia-v0", "sciboard_gym.apps.celestia"),
 }
 
 

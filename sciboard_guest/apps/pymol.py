@@ -1,0 +1,326 @@
+"""PyMOL on the desktop: launch with its XML-RPC server, readiness, setup steps and probes.
+
+State is read through PyMOL's own XML-RPC server (``pymol -R``), which serves the
+``cmd`` API: object names, atom counts over selections, shown representations,
+colours, settings, the view matrix, measurements. Each probe makes fixed calls;
+task files only supply names and selection expressions, validated in
+:mod:`sciboard_guest.apps.pymol_rpc`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import time
+import xmlrpc.client
+from pathlib import Path
+from typing import Any
+
+from sciboard_guest.apps import AppContext, AppError, GuestApp
+from sciboard_guest.apps import pymol_rpc as rpc
+from sciboard_guest.apps import pymol_structures
+
+DATA = Path("/usr/share/pymol/data")
+DEMO_FILES = ("pept.pdb", "il2.pdb", "1tii.pdb")
+REPRESENTATIONS = ("lines", "sticks", "spheres", "cartoon", "ribbon", "surface", "mesh", "dots", "nonbonded",
+                   "nb_spheres", "labels", "everything")
+#: Colours tasks may use (PyMOL's own colour names).
+COLOURS = ("red", "green", "blue", "yellow", "magenta", "cyan", "orange", "white", "black", "grey", "gray",
+           "salmon", "slate", "wheat", "violet", "purple", "pink", "lime", "teal", "marine", "forest",
+           "firebrick", "olive", "brown", "carbon", "nitrogen", "oxygen", "sulfur", "hydrogen")
+AMINO_ACIDS = frozenset("ACDEFGHIKLMNPQRSTVWY")
+SS_MODES = {"helix": 1, "antiparallel": 3, "parallel": 4, "sheet": 3, "extended": 0}
+
+APP = GuestApp(
+    name="pymol",
+    argv=["pymol", "-R", "-k", "-q"],
+    env={
+        "LIBGL_ALWAYS_SOFTWARE": "1",
+        "QT_XCB_GL_INTEGRATION": "xcb_glx",
+        "PYMOL_DATA": str(DATA),
+        "PYMOL_RPCHOST": "127.0.0.1",
+    },
+    install_hint="Install it with: apt-get install pymol (scripts/install.sh does this).",
+    ready_timeout=90.0,
+)
+
+
+def _server(ctx: AppContext) -> xmlrpc.client.ServerProxy:
+    port = ctx.state.get("rpc_port")
+    if port is None:
+        port = ctx.state["rpc_port"] = rpc.find_port(ctx.app_pid)
+    return rpc.proxy(port)
+
+
+class PymolRejected(AppError):
+    """PyMOL answered with an error (e.g. a selection naming something that does not exist)."""
+
+
+def call(ctx: AppContext, method: str, *args: Any) -> Any:
+    """Call one of PyMOL's ``cmd`` functions (a fixed name from this module) over XML-RPC."""
+    try:
+        return getattr(_server(ctx), method)(*args)
+    except xmlrpc.client.Fault as err:
+        raise PymolRejected(f"PyMOL rejected {method}: {err.faultString.strip()[-300:]}") from None
+    except (OSError, xmlrpc.client.ProtocolError) as err:
+        raise AppError(f"PyMOL's XML-RPC server did not answer {method}: {err}") from None
+
+
+@APP.ready
+def _ready(ctx: AppContext, deadline: float) -> None:
+    problem = "no window yet"
+    while time.monotonic() < deadline:
+        visible = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "pymol"],
+                                 env=ctx.env, capture_output=True, timeout=10).stdout.split()
+        if visible:
+            try:
+                ctx.state.pop("rpc_port", None)
+                if call(ctx, "ping") == 1:
+                    call(ctx, "get_names", "all")
+                    ctx.settle(quiet=0.3, timeout=8.0)
+                    return
+            except AppError as err:
+                problem = str(err)
+        time.sleep(0.1)
+    raise AppError(f"PyMOL did not become ready in time ({problem})")
+
+
+# --- argument checks ------------------------------------------------------------
+
+def _fragment_names() -> set[str]:
+    return {f.stem for f in (DATA / "chempy" / "fragments").glob("*.pkl")}
+
+
+def _one_of(value: str, allowed: tuple[str, ...] | set[str] | dict, what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {sorted(allowed)}, got {value!r}")
+    return value
+
+
+def _file_name(value: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", value):
+        raise ValueError(f"file must be a plain file name (letters, digits, _ . -), got {value!r}")
+    return value
+
+
+def _setting_name(value: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9_]{1,49}", value):
+        raise ValueError(f"setting must be a PyMOL setting name, got {value!r}")
+    return value
+
+
+def _names(ctx: AppContext, kind: str = "public") -> list[str]:
+    return list(call(ctx, "get_names", kind, 0))
+
+
+# --- setup steps ------------------------------------------------------------------
+
+@APP.setup("build_peptide")
+def build_peptide(ctx: AppContext, sequence: str, name: str, ss: str = "extended") -> None:
+    """Build a peptide with PyMOL's ``fab`` (one-letter ``sequence``; ss: helix, sheet or extended)."""
+    if not isinstance(sequence, str) or not 1 <= len(sequence) <= 40 or set(sequence) - AMINO_ACIDS:
+        raise ValueError("sequence must be 1-40 one-letter amino-acid codes")
+    _one_of(ss, SS_MODES, "ss")
+    call(ctx, "fab", sequence, rpc.check_name(name), "peptide", 1, "", "", -1, 1, -1, SS_MODES[ss])
+    call(ctx, "dss", name)
+
+
+@APP.setup("fragment")
+def fragment(ctx: AppContext, fragment: str, name: str) -> None:
+    """Load one of PyMOL's bundled fragments (``benzene``, ``ala``, ...) as object ``name``."""
+    call(ctx, "fragment", _one_of(fragment, _fragment_names(), "fragment"), rpc.check_name(name))
+
+
+@APP.setup("load_demo")
+def load_demo(ctx: AppContext, file: str, name: str) -> None:
+    """Load one of PyMOL's bundled demo structures (pept.pdb, il2.pdb, 1tii.pdb)."""
+    path = DATA / "demo" / _one_of(file, DEMO_FILES, "file")
+    call(ctx, "load", str(path), rpc.check_name(name))
+
+
+@APP.setup("write_file")
+def write_file(ctx: AppContext, file: str) -> None:
+    """Write one of our own small structure files into HOME (without loading it)."""
+    builder = pymol_structures.FILES[_one_of(file, pymol_structures.FILES, "file")]
+    (ctx.home / file).write_text(builder())
+
+
+@APP.setup("load_file")
+def load_file(ctx: AppContext, file: str, name: str) -> None:
+    """Write one of our own structure files into HOME and load it as object ``name``."""
+    write_file(ctx, file)
+    call(ctx, "load", str(ctx.home / file), rpc.check_name(name))
+
+
+@APP.setup("show_as")
+def show_as(ctx: AppContext, representation: str, selection: str) -> None:
+    """Show ``selection`` only as ``representation``."""
+    call(ctx, "show_as", _one_of(representation, REPRESENTATIONS, "representation"), rpc.check_selection(selection))
+
+
+@APP.setup("show")
+def show(ctx: AppContext, representation: str, selection: str) -> None:
+    """Add ``representation`` for ``selection``."""
+    call(ctx, "show", _one_of(representation, REPRESENTATIONS, "representation"), rpc.check_selection(selection))
+
+
+@APP.setup("color")
+def color(ctx: AppContext, colour: str, selection: str) -> None:
+    """Colour ``selection`` with one of PyMOL's named colours."""
+    call(ctx, "color", _one_of(colour, COLOURS, "colour"), rpc.check_selection(selection))
+
+
+@APP.setup("select")
+def select(ctx: AppContext, name: str, selection: str) -> None:
+    """Create the named selection ``name``."""
+    call(ctx, "select", rpc.check_name(name), rpc.check_selection(selection))
+
+
+@APP.setup("distance")
+def distance(ctx: AppContext, name: str, atom1: str, atom2: str) -> None:
+    """Create the distance measurement ``name`` between two single-atom selections."""
+    call(ctx, "distance", rpc.check_name(name), rpc.check_selection(atom1), rpc.check_selection(atom2))
+
+
+@APP.setup("orient")
+def orient(ctx: AppContext, selection: str) -> None:
+    """Orient the view on ``selection``."""
+    call(ctx, "orient", rpc.check_selection(selection))
+
+
+@APP.setup("turn")
+def turn(ctx: AppContext, axis: str, angle: float) -> None:
+    """Rotate the camera about ``axis`` (x, y or z) by ``angle`` degrees."""
+    call(ctx, "turn", _one_of(axis, ("x", "y", "z"), "axis"), float(angle))
+
+
+# --- probes -----------------------------------------------------------------------
+
+@APP.probe("names")
+def names(ctx: AppContext, kind: str = "public", enabled_only: bool = False) -> list[str]:
+    """Names PyMOL knows: kind ``public`` (objects and selections), ``public_objects`` or
+    ``public_selections``; with ``enabled_only`` only those shown."""
+    _one_of(kind, ("public", "public_objects", "public_selections"), "kind")
+    return list(call(ctx, "get_names", kind, 1 if enabled_only else 0))
+
+
+@APP.probe("object_types")
+def object_types(ctx: AppContext) -> dict[str, str]:
+    """Every public object and selection with its type (``object:molecule``, ``object:measurement``,
+    ``selection``, ...)."""
+    return {name: call(ctx, "get_type", name) for name in _names(ctx)}
+
+
+@APP.probe("count_atoms")
+def count_atoms(ctx: AppContext, selection: str) -> int | None:
+    """Atoms in ``selection``; None when PyMOL cannot evaluate it (e.g. a name that does not exist)."""
+    try:
+        return int(call(ctx, "count_atoms", rpc.check_selection(selection)))
+    except PymolRejected:
+        return None
+
+
+@APP.probe("view")
+def view(ctx: AppContext) -> list[float]:
+    """PyMOL's 18-number view: rotation (9), camera position (3), origin of rotation (3), clipping
+    (2), orthoscopic flag (1)."""
+    return [float(v) for v in call(ctx, "get_view")]
+
+
+@APP.probe("extent")
+def extent(ctx: AppContext, selection: str) -> list[list[float]] | None:
+    """The bounding box of ``selection`` as [[min x, y, z], [max x, y, z]]; None if it is empty."""
+    if not count_atoms(ctx, selection):
+        return None
+    return [[float(v) for v in corner] for corner in call(ctx, "get_extent", selection)]
+
+
+@APP.probe("setting")
+def setting(ctx: AppContext, key: str, object: str = "") -> str:
+    """Setting ``key``'s value as PyMOL prints it (globally, or for ``object``)."""
+    if object:
+        rpc.check_name(object, "object")
+    return str(call(ctx, "get_setting_text", _setting_name(key), object))
+
+
+@APP.probe("colour_rgb")
+def colour_rgb(ctx: AppContext, colour: str) -> list[float]:
+    """The RGB (0..1) of a PyMOL colour name, as PyMOL defines it."""
+    return [float(v) for v in call(ctx, "get_color_tuple", rpc.check_name(colour, "colour"))]
+
+
+@APP.probe("sequence")
+def sequence(ctx: AppContext, selection: str) -> str:
+    """The one-letter sequence of ``selection`` (all chains joined), from PyMOL's FASTA export."""
+    if not count_atoms(ctx, selection):
+        return ""
+    fasta = call(ctx, "get_fastastr", selection)
+    return "".join(line.strip() for line in fasta.splitlines() if line and not line.startswith(">"))
+
+
+@APP.probe("chains")
+def chains(ctx: AppContext, selection: str) -> list[str]:
+    """Chain identifiers in ``selection``."""
+    if not count_atoms(ctx, selection):
+        return []
+    return list(call(ctx, "get_chains", selection))
+
+
+@APP.probe("measurements")
+def measurements(ctx: AppContext) -> dict[str, list[float]]:
+    """Every distance measurement object with the lengths (Å) of its dashed lines.
+
+    Read from PyMOL's own session data of the object: each distance set stores the end
+    points of its lines.
+    """
+    found: dict[str, list[float]] = {}
+    for name, kind in object_types(ctx).items():
+        if kind != "object:measurement":
+            continue
+        session = call(ctx, "get_session", name, 1)
+        lengths: list[float] = []
+        for entry in session.get("names") or []:
+            if not entry or entry[0] != name:
+                continue
+            for dset in entry[5][2] or []:
+                if not dset or not dset[0]:
+                    continue  # an angle or dihedral set
+                points = dset[1]
+                for i in range(0, int(dset[0]) * 3 - 5, 6):
+                    lengths.append(round(math.dist(points[i:i + 3], points[i + 3:i + 6]), 4))
+        found[name] = lengths
+    return found
+
+
+@APP.probe("distance")
+def measure_distance(ctx: AppContext, atom1: str, atom2: str) -> float | None:
+    """PyMOL's distance (Å) between two single-atom selections; None if either is not one atom."""
+    if count_atoms(ctx, atom1) != 1 or count_atoms(ctx, atom2) != 1:
+        return None
+    return float(call(ctx, "get_distance", atom1, atom2))
+
+
+@APP.probe("angle")
+def measure_angle(ctx: AppContext, atom1: str, atom2: str, atom3: str) -> float | None:
+    """PyMOL's angle (degrees) atom1-atom2-atom3; None if a selection is not one atom."""
+    if any(count_atoms(ctx, a) != 1 for a in (atom1, atom2, atom3)):
+        return None
+    return float(call(ctx, "get_angle", atom1, atom2, atom3))
+
+
+@APP.probe("file_info")
+def file_info(ctx: AppContext, file: str) -> dict[str, Any]:
+    """A file in HOME: whether it exists, its size, atom records (PDB/SDF/MOL2) or image size (PNG)."""
+    path = ctx.home / _file_name(file)
+    if not path.is_file():
+        return {"exists": False}
+    data = path.read_bytes()
+    info: dict[str, Any] = {"exists": True, "size": len(data)}
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        info["width"] = int.from_bytes(data[16:20], "big")
+        info["height"] = int.from_bytes(data[20:24], "big")
+    elif path.suffix.lower() in (".pdb", ".ent"):
+        lines = data.decode(errors="replace").splitlines()
+        info["atoms"] = sum(1 for line in lines if line.startswith(("ATOM  ", "HETATM")))
+    return info
