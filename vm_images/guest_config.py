@@ -21,7 +21,7 @@ GUEST_PORT = 8765
 FW_CFG_TOKEN = "opt/sciboard/token"
 FW_CFG_ENV = "opt/sciboard/env"
 FW_CFG_CODE = "opt/sciboard/guest.tar.gz"
-KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1 loglevel=4 systemd.show_status=auto"
+KERNEL_CMDLINE = "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1 loglevel=4 systemd.show_status=1"
 
 _FW = "/sys/firmware/qemu_fw_cfg/by_name"
 
@@ -36,7 +36,7 @@ ExecStartPre=/sbin/modprobe qemu_fw_cfg
 ExecStartPre=/bin/mkdir -p /run/sciboard/code
 ExecStartPre=/bin/tar -xzf {_FW}/{FW_CFG_CODE}/raw -C /run/sciboard/code
 EnvironmentFile={_FW}/{FW_CFG_ENV}/raw
-Environment=PYTHONPATH=/run/sciboard/code LANG=C.UTF-8
+Environment=PYTHONPATH=/run/sciboard/code LANG=C.UTF-8 SCIBOARD_READY_SCALE=1
 ExecStart=/usr/bin/python3 -m sciboard_guest --bind {GUEST_ADDRESS} --port {GUEST_PORT} \\
     --token-file {_FW}/{FW_CFG_TOKEN}/raw --workdir /var/lib/sciboard/desktop --screen ${{SCIBOARD_SCREEN}}
 StandardOutput=journal+console

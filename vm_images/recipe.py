@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+#: What the builder writes into every image (part of every image's hash).
+GUEST_CONFIG = Path(__file__).resolve().parent / "guest_config.py"
 #: Bump when the builder changes what it writes into an image (invalidates every cached image).
 BUILDER_VERSION = 1
 
@@ -34,9 +36,9 @@ class Recipe:
     sources: tuple[Path, ...] = field(default=(), compare=False)
 
     def digest(self, installer: Path | None = None) -> str:
-        """A short hash of the recipe files, the builder version and the installer's bytes."""
+        """A short hash of the recipe files, the guest configuration, the builder version and the installer."""
         h = hashlib.sha256(f"builder-{BUILDER_VERSION}\n".encode())
-        for source in self.sources:
+        for source in (*self.sources, GUEST_CONFIG):
             h.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
         if installer is not None:
             h.update(b"installer\0" + _file_sha256(installer).encode())

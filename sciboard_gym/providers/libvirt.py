@@ -33,6 +33,7 @@ from vm_images.builder import BuildError, Image, build, image_for
 SNAPSHOT = "ready"
 RESET_MODES = ("loadvm", "libvirt")
 ACCELS = ("auto", "kvm", "tcg")
+TCG_READY_SCALE = 6
 _STATES = {0: "in no state", 1: "running", 2: "blocked", 3: "paused", 4: "shutting down", 5: "shut off",
            6: "crashed", 7: "suspended by power management"}
 
@@ -196,7 +197,9 @@ class LibvirtProvider(Provider):
         self._token = secrets.token_urlsafe(24)
         token_file = _private_file(self._workdir / "token", self._token.encode())
         width, height = self.screen_size
-        env_file = _private_file(self._workdir / "guest.env", f"SCIBOARD_SCREEN={width}x{height}\n".encode())
+        # Under TCG everything in the guest is several times slower: stretch the app's readiness timeout.
+        env = f"SCIBOARD_SCREEN={width}x{height}\nSCIBOARD_READY_SCALE={1 if kvm else TCG_READY_SCALE}\n"
+        env_file = _private_file(self._workdir / "guest.env", env.encode())
         code_file = _private_file(self._workdir / "guest.tar.gz", _guest_code())
         port = _free_port()
         spec = DomainSpec(
@@ -216,8 +219,15 @@ class LibvirtProvider(Provider):
         self._client = GuestClient("127.0.0.1", port, self._token)
         self._wait_guest(started + self.boot_timeout)
         self.timings["boot_seconds"] = round(time.monotonic() - started, 3)
-        launch = self._client.launch(self.app)
-        self._client.settle(0.5, 10.0)
+        slow = GuestClient("127.0.0.1", port, self._token, timeout=self.boot_timeout)
+        try:  # the first launch under TCG takes minutes: a client with a long timeout
+            launch = slow.launch(self.app)
+            slow.settle(1.0, 30.0)
+        except GuestError as err:
+            raise ProviderError(f"{self.app} did not start in the VM: {err}; the VM's console log ends with:\n"
+                                f"{self.console_tail()}") from err
+        finally:
+            slow.close()
         self.timings["launch_seconds"] = float(launch.get("launch_seconds", 0.0))
         snap_started = time.monotonic()
         self._client.close()

@@ -42,7 +42,7 @@ def domain_xml(spec: DomainSpec) -> str:
     netdev = (f"user,id=sbnet,restrict=on,"
               f"hostfwd=tcp:127.0.0.1:{spec.host_port}-{guest_config.GUEST_ADDRESS}:{guest_config.GUEST_PORT}")
     qemu_args = [
-        "-netdev", netdev, "-device", "virtio-net-pci,netdev=sbnet",
+        "-netdev", netdev, "-device", "virtio-net-pci,netdev=sbnet,addr=0x10",
         "-fw_cfg", f"name={guest_config.FW_CFG_TOKEN},file={spec.token_file}",
         "-fw_cfg", f"name={guest_config.FW_CFG_ENV},file={spec.env_file}",
         "-fw_cfg", f"name={guest_config.FW_CFG_CODE},file={spec.code_file}",
