@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import struct
 import subprocess
 import time
@@ -84,7 +85,8 @@ class Desktop:
         self.fbdir = self.workdir / "fb"
         self.fbdir.mkdir(exist_ok=True)
         self.xauthority = str(self.workdir / "Xauthority")
-        _write_wildcard_xauthority(Path(self.xauthority), secrets.token_bytes(16))
+        cookie = secrets.token_bytes(16)
+        _write_xauthority(Path(self.xauthority), cookie)
         read_fd, write_fd = os.pipe()
         proc = processes.spawn(
             ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24", "-fbdir", str(self.fbdir),
@@ -97,6 +99,8 @@ class Desktop:
         if not number:
             raise DesktopError(f"Xvfb did not start: {_tail(self.workdir / 'xvfb.log')}")
         self.display = f":{number}"
+        # Add an entry for this exact display: some clients (python-xlib) ignore wildcard entries.
+        _write_xauthority(Path(self.xauthority), cookie, number)
 
     def _start_buses(self) -> None:
         read_fd, write_fd = os.pipe()
@@ -187,14 +191,20 @@ def _read_line(fd: int, timeout: float) -> str:
     return data.decode().strip()
 
 
-def _write_wildcard_xauthority(path: Path, cookie: bytes) -> None:
-    """An Xauthority file whose single MIT cookie matches any display number."""
+def _write_xauthority(path: Path, cookie: bytes, display_number: str | None = None) -> None:
+    """An Xauthority file with one MIT cookie for any display, plus this host's ``display_number``."""
 
     def counted(value: bytes) -> bytes:
         return struct.pack(">H", len(value)) + value
 
-    entry = struct.pack(">H", 0xFFFF) + counted(b"") + counted(b"") + counted(b"MIT-MAGIC-COOKIE-1") + counted(cookie)
-    path.write_bytes(entry)
+    def entry(family: int, address: bytes, number: bytes) -> bytes:
+        return (struct.pack(">H", family) + counted(address) + counted(number) + counted(b"MIT-MAGIC-COOKIE-1")
+                + counted(cookie))
+
+    data = entry(0xFFFF, b"", b"")
+    if display_number is not None:
+        data += entry(256, socket.gethostname().encode(), display_number.encode())
+    path.write_bytes(data)
     path.chmod(0o600)
 
 

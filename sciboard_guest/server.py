@@ -34,6 +34,7 @@ class Guest:
     def __init__(self, desktop: Desktop):
         self.desktop = desktop
         self.screen: Screen | None = None
+        self.input_device: inputs.InputDevice | None = None
         self.a11y: Accessibility | None = None
         self.app: apps.GuestApp | None = None
         self.app_state: dict[str, Any] = {}
@@ -44,6 +45,7 @@ class Guest:
         self.desktop.start()
         self.screen = Screen(self.desktop.display, self.desktop.fbdir, self.desktop.env)
         self.a11y = Accessibility(self.desktop.env)
+        self.input_device = inputs.InputDevice(self.desktop.env, self.screen_size)
 
     @property
     def screen_size(self) -> tuple[int, int]:
@@ -59,7 +61,7 @@ class Guest:
         )
 
     def perform(self, action: dict) -> None:
-        inputs.perform(action, self.screen_size, self.desktop.env)
+        self.input_device.perform(action)
 
     def launch(self, name: str) -> dict[str, Any]:
         app = apps.get(name)
@@ -212,6 +214,9 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
             if not guest.desktop.alive("app") and guest.app is not None:
                 raise HttpError(409, f"the app ({guest.app.name}) is not running")
             guest.perform(body.get("action"))
+            settle = body.get("settle")
+            if isinstance(settle, dict):
+                return {"ok": True, "settle": self.ep_settle(settle, query)}
             return {"ok": True}
 
         def ep_a11y(self, body: dict, query: dict) -> Any:

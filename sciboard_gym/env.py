@@ -183,7 +183,7 @@ class SciBoardEnv(gym.Env):
         try:
             parsed, info["executed"] = self._resolve(action, info)
             if parsed is not None and not parsed.terminal:
-                self._perform(parsed)
+                info["settle_seconds"] = self._perform(parsed)
             elif parsed is not None and (problem := self.provider.alive()):
                 raise ProviderError(problem)
             self._frame = self.provider.client.screenshot()
@@ -218,14 +218,16 @@ class SciBoardEnv(gym.Env):
         self._history.append(parsed.to_string())
         return parsed, parsed.to_string()
 
-    def _perform(self, parsed: actions.Action) -> None:
+    def _perform(self, parsed: actions.Action) -> float:
+        """Execute a GUI action and wait for the screen to settle; returns the settle time."""
         client = self.provider.client
         if isinstance(parsed, actions.Wait):
             time.sleep(parsed.seconds)
-            return
-        client.input(parsed.to_dict())
-        if not client.settle(self.settle_quiet, self.settle_timeout).get("app_alive", True):
+            return 0.0
+        settled = client.input(parsed.to_dict(), settle=(self.settle_quiet, self.settle_timeout))
+        if not settled.get("app_alive", True):
             raise ProviderError(self.provider.alive() or "the app died")
+        return float(settled.get("seconds", 0.0))
 
     def _fault(self, err: Exception, info: dict[str, Any]):
         """The desktop broke mid-episode: truncate, say what died, keep the last frame."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -28,10 +28,13 @@ class GuestUnreachable(GuestError):
 class GuestClient:
     """Talks to one guest over a kept-alive HTTP connection, sending its token."""
 
-    def __init__(self, host: str, port: int, token: str, timeout: float = 120.0):
+    def __init__(self, host: str, port: int, token: str, timeout: float = 120.0,
+                 frame_source: Callable[[], np.ndarray] | None = None):
         self.host, self.port, self.timeout = host, port, timeout
         self._auth = f"Bearer {token}"
         self._conn: http.client.HTTPConnection | None = None
+        #: Reads frames without HTTP when the desktop's framebuffer is on this host (local provider).
+        self.frame_source = frame_source
 
     def _request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict[str, str], bytes]:
         payload = None if body is None else json.dumps(body).encode()
@@ -69,7 +72,13 @@ class GuestClient:
         return self.call("GET", "/health")
 
     def screenshot(self) -> np.ndarray:
-        """The current frame as an (H, W, 3) uint8 RGB array (raw transfer, no PNG)."""
+        """The current frame as an (H, W, 3) uint8 RGB array (shared framebuffer or raw HTTP, no PNG)."""
+        if self.frame_source is not None:
+            return self.frame_source()
+        return self.screenshot_http()
+
+    def screenshot_http(self) -> np.ndarray:
+        """The current frame, always over HTTP as raw BGRX bytes."""
         status, headers, data = self._request("GET", "/screenshot")
         if status != 200:
             raise GuestError(status, f"screenshot failed: {data[:300].decode(errors='replace')}")
@@ -86,8 +95,13 @@ class GuestClient:
     def settle(self, quiet: float = 0.2, timeout: float = 3.0) -> dict[str, Any]:
         return self.call("POST", "/settle", {"quiet": quiet, "timeout": timeout})
 
-    def input(self, action: dict[str, Any]) -> None:
-        self.call("POST", "/input", {"action": action})
+    def input(self, action: dict[str, Any], settle: tuple[float, float] | None = None) -> dict[str, Any] | None:
+        """Perform ``action``; with ``settle=(quiet, timeout)`` also wait for the screen in the same request
+        and return the settle result."""
+        body: dict[str, Any] = {"action": action}
+        if settle is not None:
+            body["settle"] = {"quiet": settle[0], "timeout": settle[1]}
+        return self.call("POST", "/input", body).get("settle")
 
     def a11y_text(self, app: str | None = None) -> str:
         query = "/a11y?format=text" + (f"&app={app}" if app else "")

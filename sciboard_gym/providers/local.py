@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from sciboard_guest import processes
+from sciboard_guest.screen import Screen
 from sciboard_gym.guest_client import GuestClient, GuestError
 from sciboard_gym.providers.base import Provider, ProviderError
 
@@ -39,6 +40,7 @@ class LocalProvider(Provider):
         self._proc: subprocess.Popen | None = None
         self._client: GuestClient | None = None
         self._workdir: Path | None = None
+        self._screen: Screen | None = None
 
     @property
     def client(self) -> GuestClient:
@@ -79,6 +81,9 @@ class LocalProvider(Provider):
                 raise ProviderError(f"the local desktop failed to start:\n{message}")
             time.sleep(0.02)
         self._client = GuestClient("127.0.0.1", int(port_file.read_text()), token)
+        # Same host: read Xvfb's memory-mapped framebuffer directly instead of over HTTP.
+        self._screen = Screen(display="", fbdir=self._workdir / "desktop" / "fb", env={})
+        self._client.frame_source = self._screen.rgb
         return self._client
 
     def reset_app(self, app: str) -> dict:
@@ -98,6 +103,9 @@ class LocalProvider(Provider):
         return None
 
     def close(self) -> None:
+        if self._screen is not None:
+            self._screen.close()
+            self._screen = None
         if self._client is not None:
             if self._proc is not None and self._proc.poll() is None:
                 self._client.shutdown()
