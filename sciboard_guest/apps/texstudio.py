@@ -106,6 +106,50 @@ def _ready(ctx: AppContext, deadline: float) -> None:
     raise AppError("TeXstudio's main window did not get the focus in time")
 
 
+def _main_window(ctx: AppContext) -> int:
+    for wid, title in _windows(ctx).items():
+        if title.endswith("TeXstudio"):
+            return int(wid)
+    raise AppError("TeXstudio's main window is not there")
+
+
+def wait_idle(ctx: AppContext, timeout: float = 30.0) -> None:
+    """Return once TeXstudio has handled every input event sent so far (e.g. a ctrl+s save).
+
+    A busy app can lag the screen-settle heuristic by seconds. X delivers events to a
+    client in order, so its answer to a _NET_WM_PING sent now proves the earlier key
+    events were processed.
+    """
+    import os
+
+    from Xlib import X, display, protocol
+
+    os.environ.setdefault("XAUTHORITY", ctx.env.get("XAUTHORITY", ""))
+    window_id = _main_window(ctx)
+    conn = display.Display(ctx.env["DISPLAY"])
+    try:
+        root = conn.screen().root
+        root.change_attributes(event_mask=X.StructureNotifyMask)  # Qt answers with this mask
+        protocols, ping = conn.intern_atom("WM_PROTOCOLS"), conn.intern_atom("_NET_WM_PING")
+        stamp = int(time.monotonic() * 1000) & 0x7FFFFFFF
+        window = conn.create_resource_object("window", window_id)
+        event = protocol.event.ClientMessage(window=window, client_type=protocols,
+                                             data=(32, [ping, stamp, window_id, 0, 0]))
+        window.send_event(event, event_mask=X.NoEventMask)
+        conn.flush()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while conn.pending_events():
+                reply = conn.next_event()
+                if (reply.type == X.ClientMessage and reply.client_type == protocols
+                        and list(reply.data[1][:2]) == [ping, stamp]):
+                    return
+            time.sleep(0.01)
+    finally:
+        conn.close()
+    raise AppError(f"TeXstudio did not answer within {timeout:g} s (busy or hung)")
+
+
 def _project_dir(ctx: AppContext) -> Path:
     return ctx.home / PAPER_DIR
 
@@ -150,6 +194,7 @@ def open_project(ctx: AppContext, project: str) -> str:
 def document(ctx: AppContext) -> dict[str, Any]:
     """The main document as saved on disk: {name, exists, text}."""
     name = _main_name(ctx)
+    wait_idle(ctx)
     path = _project_dir(ctx) / name
     if not path.is_file():
         return {"name": name, "exists": False, "text": ""}
@@ -161,6 +206,7 @@ def document(ctx: AppContext) -> dict[str, Any]:
 def build_output(ctx: AppContext) -> dict[str, Any]:
     """What TeXstudio's own build left next to the document: PDF present, newer than the source, pages."""
     name = _main_name(ctx)
+    wait_idle(ctx)
     folder = _project_dir(ctx)
     source, pdf, log = (folder / name), folder / (Path(name).stem + ".pdf"), folder / (Path(name).stem + ".log")
     exists = pdf.is_file()
@@ -173,6 +219,7 @@ def build_output(ctx: AppContext) -> dict[str, Any]:
 def compile_probe(ctx: AppContext) -> dict[str, Any]:
     """Compile a temporary copy of ~/paper with pdflatex (see :func:`compile_project`)."""
     name = _main_name(ctx)
+    wait_idle(ctx)
     folder = _project_dir(ctx)
     digest = _digest(folder)
     cached = ctx.state.get("compile")

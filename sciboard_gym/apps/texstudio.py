@@ -8,6 +8,7 @@ Unsaved edits in the editor do not count.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sciboard_gym.apps.base import AppAdapter, CheckContext
@@ -156,7 +157,7 @@ def metadata(ctx: CheckContext, field: str, text: str, exact: bool = True) -> tu
     value = doc.argument(field)
     if value is None:
         return False, f"no \\{field}"
-    shown = normalise(value.replace("\\and", ","))
+    shown = ", ".join(normalise(part) for part in re.split(r"\\and(?![A-Za-z])", value))
     ok = fold(shown) == fold(text) if exact else fold(text) in fold(shown)
     return ok, f"{field} {shown!r}, expected {'' if exact else 'to contain '}{text!r}"
 
