@@ -123,15 +123,19 @@ class Element:
             if depth < max_depth and (node is self or node.role not in skip_roles):
                 stack.extend((child, depth + 1) for child in reversed(node.children))
 
-    def snapshot(self, budget: list[int]) -> Node | None:
-        """Copy this subtree into plain :class:`Node` objects (at most ``budget[0]`` nodes)."""
+    def snapshot(self, budget: list[int], only_showing: bool = False) -> Node | None:
+        """Copy this subtree into plain :class:`Node` objects (at most ``budget[0]`` nodes);
+        with ``only_showing``, hidden subtrees (other tabs, closed menus) are skipped."""
         if budget[0] <= 0:
             return None
         budget[0] -= 1
+        showing = self.showing
+        if only_showing and not showing and self.role != "application":
+            return None
         node = Node(role=self.role, name=self.name, text=self.text, value=self.value, box=self.box,
-                    showing=self.showing)
+                    showing=showing)
         for child in self.children:
-            sub = child.snapshot(budget)
+            sub = child.snapshot(budget, only_showing)
             if sub is not None:
                 node.children.append(sub)
         return node
@@ -167,13 +171,13 @@ class Accessibility:
         matches = [a for a in self.apps() if a.name == name and (pid is None or a.pid == pid)]
         return matches[-1] if matches else None
 
-    def snapshot(self, app: str | None = None, max_nodes: int = MAX_NODES) -> Node:
+    def snapshot(self, app: str | None = None, max_nodes: int = MAX_NODES, only_showing: bool = False) -> Node:
         """The tree of ``app`` (or of the whole desktop) as plain :class:`Node` objects."""
         root = Node(role="desktop", name="")
         budget = [max_nodes]
         for element in self.apps():
             if app is None or element.name == app:
-                node = element.snapshot(budget)
+                node = element.snapshot(budget, only_showing)
                 if node is not None:
                     root.children.append(node)
         return root

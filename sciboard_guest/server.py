@@ -220,8 +220,9 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
             return {"ok": True}
 
         def ep_a11y(self, body: dict, query: dict) -> Any:
-            tree = guest.a11y.snapshot(query.get("app"))
-            if query.get("format") == "text":
+            as_text = query.get("format") == "text"
+            tree = guest.a11y.snapshot(query.get("app"), only_showing=as_text or query.get("showing") == "1")
+            if as_text:
                 return {"text": render_text(tree)}
             return tree.to_dict()
 
