@@ -59,10 +59,16 @@ class InputDevice:
             raise InputError("action must be a JSON object")
         name = action.get("name")
         if name in ("type", "key"):
-            result = subprocess.run(["xdotool", *keyboard_command(action)], env=self.env, capture_output=True,
-                                    timeout=120)
-            if result.returncode != 0:
-                raise InputError(f"xdotool failed: {result.stderr.decode(errors='replace').strip()[:300]}")
+            command = keyboard_command(action)
+            if name == "key":
+                self._xdotool(command)
+                return
+            # xdotool types "\n" as the Linefeed keysym, which Qt and GTK do not treat as Enter.
+            for index, line in enumerate(action["text"].split("\n")):
+                if index:
+                    self._xdotool(["key", "--clearmodifiers", "Return"])
+                if line:
+                    self._xdotool([*command[:-1], line])
             return
         if name in _POINTER:
             x, y = self._point(action, "x", "y")
@@ -93,6 +99,11 @@ class InputDevice:
         else:
             raise InputError(f"not a GUI input action: {name!r}")
         self._x().sync()
+
+    def _xdotool(self, argv: list[str]) -> None:
+        result = subprocess.run(["xdotool", *argv], env=self.env, capture_output=True, timeout=120)
+        if result.returncode != 0:
+            raise InputError(f"xdotool failed: {result.stderr.decode(errors='replace').strip()[:300]}")
 
     def _point(self, action: dict, kx: str, ky: str) -> tuple[int, int]:
         x, y = action.get(kx), action.get(ky)

@@ -102,7 +102,7 @@ def test_raw_screenshot_matches_png_and_input_works(desktop):
     decoded = np.asarray(Image.open(BytesIO(client.screenshot_png())).convert("RGB"))
     differing = (decoded != client.screenshot()).any(axis=-1).mean()
     assert differing < 0.001  # the same frame, up to a caret blink between the two grabs
-    client.input({"name": "type", "text": "q:=6*7"})
-    client.input({"name": "key", "keys": "Return"})
+    client.input({"name": "type", "text": "q:=6*7\nw:=q+1\n"})  # each newline is an Enter key press
     client.settle(0.2, 3.0)
-    assert client.probe("variables")["q"] == "42"
+    variables = client.probe("variables")
+    assert (variables["q"], variables["w"]) == ("42", "43")
