@@ -20,6 +20,7 @@ from sciboard_guest.desktop import Desktop
 from sciboard_guest.screen import Screen
 
 MAX_BODY = 1 << 20
+MAX_DISCARD = 64 << 20
 
 
 class HttpError(Exception):
@@ -153,17 +154,28 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
 
         def _drain(self) -> None:
             length = self.headers.get("Content-Length")
-            if length and length.isdigit() and int(length) <= MAX_BODY:
-                self.rfile.read(int(length))
+            if length and length.isdigit():
+                self._discard(int(length))
             elif length:
                 self.close_connection = True
+
+        def _discard(self, length: int) -> None:
+            """Read and drop a body (so the client gets our answer); close instead if it is huge."""
+            if length > MAX_DISCARD:
+                self.close_connection = True
+                return
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 16))
+                if not chunk:
+                    break
+                length -= len(chunk)
 
         def _read_json(self) -> dict[str, Any]:
             length = self.headers.get("Content-Length", "0")
             if not length.isdigit():
                 raise HttpError(400, "bad Content-Length")
             if int(length) > MAX_BODY:
-                self.close_connection = True
+                self._discard(int(length))
                 raise HttpError(413, f"request body too large (> {MAX_BODY} bytes)")
             raw = self.rfile.read(int(length)) if int(length) else b"{}"
             try:
