@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 from coda_agent import prompts
 from coda_agent.backends.base import Backend, Message
-from coda_agent.images import DEFAULT_MAX_PIXELS, model_image, screen_size_of
+from coda_agent.images import EXECUTOR_MAX_PIXELS, model_image, screen_size_of
 from coda_agent.uitars import CoordinateFrame, CoordinateMode, parse_uitars, split_thought
 from sciboard_gym import actions
 
@@ -41,7 +41,7 @@ class Cerebellum:
     """
 
     def __init__(self, backend: Backend, *, coordinates: CoordinateMode = "absolute",
-                 max_pixels: int = DEFAULT_MAX_PIXELS, max_new_tokens: int = 128, temperature: float = 0.0,
+                 max_pixels: int = EXECUTOR_MAX_PIXELS, max_new_tokens: int = 128, temperature: float = 0.0,
                  prompt: str | None = None):
         if coordinates not in ("absolute", "relative"):
             raise ValueError(f"coordinates must be 'absolute' or 'relative', got {coordinates!r}")

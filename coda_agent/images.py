@@ -9,7 +9,8 @@ import numpy as np
 from PIL import Image
 
 PATCH_FACTOR = 28  # Qwen2.5-VL: 14-pixel patches merged 2x2
-DEFAULT_MAX_PIXELS = 1280 * 28 * 28
+DEFAULT_MAX_PIXELS = 1280 * 28 * 28  # the planner's default: about 1300 x 730 for a 16:9 screen
+EXECUTOR_MAX_PIXELS = 16384 * 28 * 28  # the executor's default: full HD stays at full resolution
 MIN_PIXELS = 4 * 28 * 28
 
 

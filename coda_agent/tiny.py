@@ -150,3 +150,7 @@ def cached_tiny_qwen25vl(cache_dir: str | Path | None = None) -> Path:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+if __name__ == "__main__":  # python -m coda_agent.tiny: build (once) and print the cached checkpoint's folder
+    print(cached_tiny_qwen25vl())

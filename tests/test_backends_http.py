@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+pytest.importorskip("torch").set_num_threads(1)  # tiny models gain nothing from threads; the machine is shared
 
 import requests  # noqa: E402
 
@@ -44,7 +45,7 @@ def server(checkpoint: Path, tmp_path_factory):
     process = subprocess.Popen(
         [sys.executable, "-m", "coda_agent.server", "--model", str(checkpoint), "--served-model-name", SERVED_NAME,
          "--port", str(port), "--dtype", "float32"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 240

@@ -13,11 +13,13 @@ import pytest
 
 pytest.importorskip("transformers")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # tiny models gain nothing from threads; the machine is shared
 
 import gymnasium as gym  # noqa: E402
 
 import sciboard_gym  # noqa: E402,F401  (registers the envs)
-from coda_agent import CODAAgent, Cerebellum, Cerebrum, TransformersBackend  # noqa: E402
+from coda_agent import Cerebellum, Cerebrum, CODAAgent, TransformersBackend  # noqa: E402
 from coda_agent.tiny import cached_tiny_qwen25vl  # noqa: E402
 from coda_agent.uitars import CoordinateFrame, parse_uitars  # noqa: E402
 

@@ -9,6 +9,8 @@ import pytest
 
 pytest.importorskip("transformers")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # tiny models gain nothing from threads; the machine is shared
 
 from coda_agent import Cerebellum, Cerebrum, CODAAgent, Message, TransformersBackend  # noqa: E402
 from coda_agent.images import model_image  # noqa: E402

@@ -1,0 +1,110 @@
+"""Run the CODA agent on SciBoard envs and print one JSON line per episode.
+
+Models are hub ids or folders (loaded with transformers) or OpenAI-compatible servers
+written ``http://host:port/v1#served-name``. Examples::
+
+    python -m coda_agent.run --env SciBoard-KAlgebra-v0 --episodes 5 \\
+        --planner Qwen/Qwen2.5-VL-32B-Instruct --planner-device auto --dtype bfloat16 \\
+        --executor ByteDance-Seed/UI-TARS-1.5-7B --executor-device cuda:0
+    python -m coda_agent.run --env SciBoard-KAlgebra-v0 --mode plan \\
+        --planner http://127.0.0.1:8000/v1#planner --executor http://127.0.0.1:8001/v1#executor
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from coda_agent.agent import CODAAgent
+from coda_agent.backends import Backend, make_backend
+from coda_agent.cerebellum import Cerebellum
+from coda_agent.cerebrum import Cerebrum
+from coda_agent.images import DEFAULT_MAX_PIXELS, EXECUTOR_MAX_PIXELS
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m coda_agent.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", default="SciBoard-KAlgebra-v0", help="a SciBoard env id")
+    parser.add_argument("--mode", choices=("gui", "plan"), default="gui",
+                        help="gui: the agent sends GUI actions; plan: the env grounds plans with the executor")
+    parser.add_argument("--planner", required=True, help="hub id, folder, or http://host:port/v1#name")
+    parser.add_argument("--executor", required=True, help="hub id, folder, or http://host:port/v1#name")
+    parser.add_argument("--planner-device", default="cpu", help="cpu, cuda, cuda:N or auto (local models)")
+    parser.add_argument("--executor-device", default="cpu", help="cpu, cuda, cuda:N or auto (local models)")
+    parser.add_argument("--dtype", default="auto", help="auto, bfloat16, float16 or float32 (local models)")
+    parser.add_argument("--coordinates", choices=("absolute", "relative"), default="absolute",
+                        help="executor coordinates: absolute (UI-TARS-1.5) or relative 0-1000 (UI-TARS 1.0)")
+    parser.add_argument("--planner-max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    parser.add_argument("--executor-max-pixels", type=int, default=EXECUTOR_MAX_PIXELS)
+    parser.add_argument("--max-new-tokens", type=int, default=512, help="planner reply budget")
+    parser.add_argument("--executor-max-new-tokens", type=int, default=128, help="executor reply budget")
+    parser.add_argument("--temperature", type=float, default=0.0, help="planner temperature")
+    parser.add_argument("--episodes", type=int, default=1)
+    parser.add_argument("--task", action="append", help="task id (repeatable); default: sampled by seed")
+    parser.add_argument("--split", choices=("train", "test"), help="sample tasks from this split")
+    parser.add_argument("--max-steps", type=int, help="override the tasks' step limits")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import gymnasium as gym
+
+    import sciboard_gym  # noqa: F401  (registers the envs)
+
+    args = parse_args(argv)
+    backends: dict[tuple[str, str], Backend] = {}
+
+    def backend(spec: str, device: str) -> Backend:
+        local = {} if spec.startswith(("http://", "https://")) else {"device": device, "dtype": args.dtype}
+        key = (spec, device if local else "")
+        if key not in backends:
+            backends[key] = make_backend(spec, **local)
+        return backends[key]
+
+    cerebrum = Cerebrum(backend(args.planner, args.planner_device), max_new_tokens=args.max_new_tokens,
+                        temperature=args.temperature, max_pixels=args.planner_max_pixels)
+    cerebellum = Cerebellum(backend(args.executor, args.executor_device), coordinates=args.coordinates,
+                            max_pixels=args.executor_max_pixels, max_new_tokens=args.executor_max_new_tokens)
+    options: dict[str, Any] = {"split": args.split, "max_steps": args.max_steps}
+    if args.mode == "plan":
+        options.update(action_mode="plan", executor=cerebellum)
+    agent = cerebrum if args.mode == "plan" else CODAAgent(cerebrum, cerebellum)
+    env = gym.make(args.env, **options)
+    successes = 0
+    try:
+        for episode in range(args.episodes):
+            task = args.task[episode % len(args.task)] if args.task else None
+            result = run_episode(env, agent, task, args.seed + episode)
+            successes += result["success"]
+            print(json.dumps(result), flush=True)
+    finally:
+        env.close()
+    print(json.dumps({"episodes": args.episodes, "successes": successes}), flush=True)
+    return 0
+
+
+def run_episode(env: Any, agent: Any, task: str | None, seed: int) -> dict[str, Any]:
+    """One episode to its end; the per-episode record printed by :func:`main`."""
+    started = time.monotonic()
+    obs, info = env.reset(seed=seed, options={"task": task} if task else None)
+    agent.reset(obs["instruction"])
+    steps, action_errors, actions = 0, 0, []
+    while True:
+        action = agent.act(obs)
+        obs, reward, terminated, truncated, info = env.step(action)
+        steps += 1
+        action_errors += info.get("action_error") is not None
+        actions.append(info.get("executed") or None)
+        if terminated or truncated:
+            break
+    return {"task_id": info["task_id"], "success": bool(info.get("success")), "reward": reward, "steps": steps,
+            "action_errors": action_errors, "executed": actions, "seconds": round(time.monotonic() - started, 1),
+            "error": info.get("error")}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
