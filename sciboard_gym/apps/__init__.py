@@ -11,6 +11,7 @@ APPS: dict[str, tuple[str, str]] = {
     "kalgebra": ("SciBoard-KAlgebra-v0", "sciboard_gym.apps.kalgebra"),
     "grass": ("SciBoard-GRASS-v0", "sciboard_gym.apps.grass"),
     "texstudio": ("SciBoard-TeXstudio-v0", "sciboard_gym.apps.texstudio"),
+    "chimerax": ("SciBoard-ChimeraX-v0", "sciboard_gym.apps.chimerax"),
     "pymol": ("SciBoard-PyMOL-v0", "sciboard_gym.apps.pymol"),
     "stellarium": ("SciBoard-Stellarium-v0", "sciboard_gym.apps.stellarium"),
     "celestia": ("SciBoard-Celestia-v0", "sciboard_gym.apps.celestia"),
