@@ -32,7 +32,6 @@ def test_third_party_agent_example_runs_as_written(tmp_path: Path) -> None:
 
 
 def test_tiny_model_coda_command_runs_as_documented(tmp_path: Path) -> None:
-    pytest.importorskip("transformers")
     commands = block_after("<!-- docs-test: tiny-coda -->", "bash")
     commands = commands.replace(".venv/bin/python", sys.executable)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -7,9 +7,9 @@ import os
 import numpy as np
 import pytest
 
-pytest.importorskip("transformers")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch = pytest.importorskip("torch")
+import torch  # noqa: E402
+
 torch.set_num_threads(1)  # tiny models gain nothing from threads; the machine is shared
 
 from coda_agent import Cerebellum, Cerebrum, CODAAgent, Message, TransformersBackend  # noqa: E402
