@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sciboard_gym import actions
+from sciboard_gym import actions, set_of_marks
 from sciboard_gym.apps import get_adapter
 from sciboard_gym.guest_client import GuestError
 from sciboard_gym.providers import ProviderError, make_provider
@@ -22,7 +22,7 @@ MAX_ACTION = 2100
 MAX_A11Y = 200_000
 #: Characters the Text spaces admit: printable ASCII plus the maths/science symbols tasks use.
 CHARSET = frozenset(string.printable) | frozenset("°±²³µ·×÷πΣΩαβγδθλσφω√∞≈≠≤≥→←∫∂Δ…–—‘’“”Å")
-OBSERVATION_KEYS = ("screenshot", "a11y_tree")
+OBSERVATION_KEYS = ("screenshot", "a11y_tree", "som")
 SPLITS = ("train", "test")
 
 
@@ -35,7 +35,8 @@ class SciBoardEnv(gym.Env):
     """One scientific app on one desktop.
 
     Observations are a Dict with ``screenshot`` ((H, W, 3) uint8 RGB), ``instruction`` (the
-    task text) and, when asked for, ``a11y_tree`` (the app's accessibility tree as text).
+    task text) and, when asked for, ``a11y_tree`` (the app's accessibility tree as text) and
+    ``som`` (set-of-marks: ``som_screenshot`` with numbered widget boxes, ``som_marks`` legend).
     Actions are strings of the action language (:mod:`sciboard_gym.actions`); in
     ``action_mode="plan"`` they are natural-language plan steps that ``executor`` grounds
     into GUI actions. The reward is 0 until the last step, then 1.0 if the task's
@@ -94,6 +95,9 @@ class SciBoardEnv(gym.Env):
         }
         if "a11y_tree" in self.observation_keys:
             obs_spaces["a11y_tree"] = spaces.Text(MAX_A11Y, min_length=0, charset=CHARSET)
+        if "som" in self.observation_keys:
+            obs_spaces["som_screenshot"] = spaces.Box(0, 255, (height, width, 3), np.uint8)
+            obs_spaces["som_marks"] = spaces.Text(MAX_A11Y, min_length=0, charset=CHARSET)
         self.observation_space = spaces.Dict(obs_spaces)
         self.action_space = spaces.Text(MAX_ACTION, min_length=1, charset=frozenset(string.printable))
 
@@ -247,6 +251,14 @@ class SciBoardEnv(gym.Env):
             except GuestError as err:
                 text = f"(accessibility tree unavailable: {err})"
             obs["a11y_tree"] = "".join(c if c in CHARSET else "?" for c in text[:MAX_A11Y])
+        if "som" in self.observation_keys:
+            try:
+                marks = set_of_marks.marks_from_tree(self.provider.client.a11y_tree(self.app, showing_only=True),
+                                                     self.screen_size)
+            except GuestError:
+                marks = []
+            obs["som_screenshot"] = set_of_marks.draw_marks(obs["screenshot"], marks)
+            obs["som_marks"] = "".join(c if c in CHARSET else "?" for c in set_of_marks.legend(marks)[:MAX_A11Y])
         return obs
 
     def render(self):

@@ -107,8 +107,11 @@ class GuestClient:
         query = "/a11y?format=text" + (f"&app={app}" if app else "")
         return self.call("GET", query)["text"]
 
-    def a11y_tree(self, app: str | None = None) -> dict[str, Any]:
-        return self.call("GET", "/a11y" + (f"?app={app}" if app else ""))
+    def a11y_tree(self, app: str | None = None, showing_only: bool = False) -> dict[str, Any]:
+        query = [f"app={app}"] if app else []
+        if showing_only:
+            query.append("showing=1")
+        return self.call("GET", "/a11y" + ("?" + "&".join(query) if query else ""))
 
     def launch(self, app: str) -> dict[str, Any]:
         return self.call("POST", "/app/launch", {"app": app})

@@ -145,3 +145,17 @@ def test_dead_app_truncates_with_error_then_reset_recovers():
         assert env.step("done()")[1] == 1.0
     finally:
         env.close()
+
+
+def test_set_of_marks_observation():
+    env = SciBoardEnv(app="kalgebra", task=TASK, observation=("screenshot", "som"))
+    try:
+        obs, _ = env.reset(seed=0)
+        assert obs in env.observation_space
+        assert "page tab 'Calculator'" in obs["som_marks"]
+        line = next(l for l in obs["som_marks"].splitlines() if "page tab 'Calculator'" in l)
+        x, y, w, h = (int(v) for v in line.rsplit("@(", 1)[1].rstrip(")").split(","))
+        assert not np.array_equal(obs["som_screenshot"][y:y + h, x:x + w], obs["screenshot"][y:y + h, x:x + w])
+        assert np.array_equal(obs["som_screenshot"][500:600, 500:600], obs["screenshot"][500:600, 500:600])
+    finally:
+        env.close()
