@@ -60,7 +60,7 @@ class CommandError(ValueError):
 
 def atom_spec(text: str) -> str:
     """``text`` if it is a plain ChimeraX atom specification (#1, #1/A:5-9@CA, :lys, sel), else CommandError."""
-    if not isinstance(text, str) or not text or len(text) > 60 or not _SPEC.match(text):
+    if not isinstance(text, str) or not text or len(text) > 60 or not _SPEC.fullmatch(text):
         raise CommandError(f"not an atom specification we accept: {text!r}")
     return text
 
@@ -70,7 +70,7 @@ def command(verb: str, *tokens: str) -> str:
     if verb not in VERBS:
         raise CommandError(f"command {verb!r} is not allowed")
     for token in tokens:
-        if not isinstance(token, str) or not _TOKEN.match(token) or len(token) > 300:
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token) or len(token) > 300:
             raise CommandError(f"bad command token {token!r}")
     return " ".join((verb, *tokens))
 
@@ -78,9 +78,9 @@ def command(verb: str, *tokens: str) -> str:
 def peptide_command(name: str, sequence: str, conformation: str = "helix", chain: str = "A",
                     position: tuple[float, float, float] | None = None) -> str:
     """``build start peptide`` for a new model ``name`` with one (phi, psi) pair per residue."""
-    if not _NAME.match(name or ""):
+    if not _NAME.fullmatch(name or ""):
         raise CommandError("name must be a letter followed by up to 19 letters, digits or _")
-    if not _SEQUENCE.match(sequence or ""):
+    if not _SEQUENCE.fullmatch(sequence or ""):
         raise CommandError("sequence must be 2-40 one-letter amino-acid codes")
     if conformation not in CONFORMATIONS:
         raise CommandError(f"conformation must be one of {sorted(CONFORMATIONS)}")
