@@ -15,7 +15,6 @@ from sciboard_gym.apps import pymol as adapter
 from sciboard_gym.guest_client import GuestError
 from sciboard_gym.tasks import load_app_tasks
 
-
 # --- pure logic -------------------------------------------------------------------
 
 @pytest.mark.parametrize("text", ["all", "pept and resn TRP", "site and resi 3 and name O", "/pept//E/5/CA",

@@ -17,9 +17,8 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, GuestApp
+from sciboard_guest.apps import AppContext, AppError, GuestApp, pymol_structures
 from sciboard_guest.apps import pymol_rpc as rpc
-from sciboard_guest.apps import pymol_structures
 
 DATA = Path("/usr/share/pymol/data")
 DEMO_FILES = ("pept.pdb", "il2.pdb", "1tii.pdb")
@@ -72,7 +71,7 @@ def _ready(ctx: AppContext, deadline: float) -> None:
     problem = "no window yet"
     while time.monotonic() < deadline:
         visible = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "pymol"],
-                                 env=ctx.env, capture_output=True, timeout=10).stdout.split()
+                                 env=ctx.env, capture_output=True, timeout=10, check=False).stdout.split()
         if visible:
             try:
                 ctx.state.pop("rpc_port", None)

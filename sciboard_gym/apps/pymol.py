@@ -9,7 +9,6 @@ compare the agent's answer with what PyMOL itself computes on the current state.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from sciboard_gym.apps.base import AppAdapter, CheckContext, close_enough, to_number
@@ -66,8 +65,8 @@ def object_enabled(ctx: CheckContext, name: str, enabled: bool = True) -> tuple[
     if name not in _types(ctx):
         return False, f"no object {name!r}"
     shown = name in ctx.probe("names", kind="public_objects", enabled_only=True)
-    return shown == enabled, f"{name!r} is {'enabled' if shown else 'disabled'}, expected " \
-                             f"{'enabled' if enabled else 'disabled'}"
+    state = {True: "enabled", False: "disabled"}
+    return shown == enabled, f"{name!r} is {state[shown]}, expected {state[bool(enabled)]}"
 
 
 @ADAPTER.check("atom_count")
@@ -216,8 +215,8 @@ def view_centred_on(ctx: CheckContext, selection: str, tolerance: float = 0.5) -
         return False, f"{selection!r} is empty or unknown"
     origin = ctx.probe("view")[12:15]
     inside = all(lo - tolerance <= v <= hi + tolerance for v, lo, hi in zip(origin, box[0], box[1]))
-    return inside, f"origin {[round(v, 2) for v in origin]}, box of {selection!r} " \
-                   f"{[[round(v, 2) for v in corner] for corner in box]}"
+    corners = [[round(v, 2) for v in corner] for corner in box]
+    return inside, f"origin {[round(v, 2) for v in origin]}, box of {selection!r} {corners}"
 
 
 @ADAPTER.check("pdb_saved")
