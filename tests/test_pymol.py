@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -96,6 +100,43 @@ def test_listening_port_of_a_child_process_is_found():
     finally:
         child.kill()
         child.wait()
+
+
+def _headless_pymol(home: Path) -> subprocess.Popen:
+    env = {"PATH": "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(home), "PYMOL_RPCHOST": "127.0.0.1"}
+    return subprocess.Popen(["pymol", "-c", "-R", "-K", "-k", "-q"], env=env, cwd=home, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _wait_port(pid: int, deadline: float) -> int:
+    while True:
+        try:
+            return pymol_rpc.find_port(pid)
+        except pymol_rpc.AppError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.mark.skipif(shutil.which("pymol", path="/usr/bin") is None, reason="PyMOL is not installed")
+def test_two_pymols_each_found_on_their_own_port(tmp_path):
+    """Two real (headless) PyMOLs: each one's XML-RPC port is found from its own pid, and they hold
+    separate state, so one desktop can never read another desktop's PyMOL."""
+    first = _headless_pymol(tmp_path)
+    second = None
+    try:
+        port_a = _wait_port(first.pid, time.monotonic() + 60)
+        second = _headless_pymol(tmp_path)
+        port_b = _wait_port(second.pid, time.monotonic() + 60)
+        assert port_a != port_b
+        pymol_rpc.proxy(port_a).fragment("benzene", "only_in_a")
+        assert pymol_rpc.proxy(port_a).get_names() == ["only_in_a"]
+        assert pymol_rpc.proxy(port_b).get_names() == []
+    finally:
+        for proc in (first, second):
+            if proc is not None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
 
 def test_every_task_validates_and_has_at_least_thirty():
