@@ -1,9 +1,9 @@
 """A small OpenAI-compatible chat-completions server around :class:`TransformersBackend`.
 
-vLLM is the server to use on GPUs. This one exists because ``transformers serve`` cannot
-serve a Qwen2.5-VL checkpoint with images where torchvision is missing (its processor
-loading needs the video processor), and it serves any checkpoint the transformers backend
-loads, with the same image-only processor. Images must be inline ``data:`` URLs; the
+vLLM is the server to use on GPUs. This one exists because ``transformers serve`` drops the
+images of a Qwen2.5-VL checkpoint where torchvision is missing (its ``AutoProcessor`` needs
+the video processor and falls back to the bare tokenizer); this server loads checkpoints
+exactly as :class:`TransformersBackend` does, with the image-only processor. Images must be inline ``data:`` URLs; the
 server never fetches remote URLs. Run::
 
     python -m coda_agent.server --model ByteDance-Seed/UI-TARS-1.5-7B --port 8001 --dtype bfloat16 --device cuda

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,10 +23,15 @@ PIXELS = 112 * 112 * 4
 
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory) -> TransformersBackend:
-    """A checkpoint built here from scratch, then loaded like any hub model."""
-    path = build_tiny_qwen25vl(tmp_path_factory.mktemp("tiny-qwen25vl"))
-    return TransformersBackend(str(path), dtype="float32", device="cpu")
+def checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint built here from scratch."""
+    return build_tiny_qwen25vl(tmp_path_factory.mktemp("tiny-qwen25vl"))
+
+
+@pytest.fixture(scope="module")
+def backend(checkpoint: Path) -> TransformersBackend:
+    """The checkpoint loaded like any hub model."""
+    return TransformersBackend(str(checkpoint), dtype="float32", device="cpu")
 
 
 def screen(seed: int) -> np.ndarray:
@@ -78,3 +86,22 @@ def test_coda_agent_with_tiny_models_survives_its_own_output(backend: Transforme
         assert isinstance(action, str)
     assert len(agent.cerebrum.history) == 3
     assert all(s.grounding is None or s.grounding.action or s.grounding.error for s in agent.steps)
+
+
+def test_hub_layout_checkpoint_loads_the_same_way(checkpoint: Path, backend: TransformersBackend, tmp_path) -> None:
+    """Hub repos (Qwen2.5-VL, UI-TARS-1.5) keep the image processor in preprocessor_config.json,
+    the template in chat_template.json and name Qwen2_5_VLProcessor: that layout loads too."""
+    hub = Path(shutil.copytree(checkpoint, tmp_path / "hub-layout"))
+    image_processor = json.loads((hub / "processor_config.json").read_text())["image_processor"]
+    (hub / "preprocessor_config.json").write_text(json.dumps({**image_processor,
+                                                               "processor_class": "Qwen2_5_VLProcessor"}))
+    (hub / "chat_template.json").write_text(json.dumps({"chat_template": (hub / "chat_template.jinja").read_text()}))
+    (hub / "processor_config.json").unlink()
+    (hub / "chat_template.jinja").unlink()
+    tokenizer_config = json.loads((hub / "tokenizer_config.json").read_text())
+    tokenizer_config.update(processor_class="Qwen2_5_VLProcessor", tokenizer_class="Qwen2Tokenizer")
+    (hub / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    reloaded = TransformersBackend(str(hub), dtype="float32")
+    assert type(reloaded.processor.image_processor).__name__ == "Qwen2VLImageProcessorPil"
+    conversation = [Message.of("user", model_image(screen(4), PIXELS), "Next?")]
+    assert reloaded.generate([conversation], max_new_tokens=8) == backend.generate([conversation], max_new_tokens=8)
