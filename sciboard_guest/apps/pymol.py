@@ -188,12 +188,6 @@ def orient(ctx: AppContext, selection: str) -> None:
     call(ctx, "orient", rpc.check_selection(selection))
 
 
-@APP.setup("turn")
-def turn(ctx: AppContext, axis: str, angle: float) -> None:
-    """Rotate the camera about ``axis`` (x, y or z) by ``angle`` degrees."""
-    call(ctx, "turn", _one_of(axis, ("x", "y", "z"), "axis"), float(angle))
-
-
 # --- probes -----------------------------------------------------------------------
 
 @APP.probe("names")
