@@ -127,7 +127,10 @@ class Desktop:
 
     def launch(self, argv: list[str], extra_env: dict[str, str], name: str = "app",
                prepare: Callable[[Path], None] | None = None) -> Path:
-        """Launch ``argv`` with a fresh HOME (filled by ``prepare(home)`` before the start); returns that HOME."""
+        """Launch ``argv`` with a fresh HOME (filled by ``prepare(home)`` before the start); returns that HOME.
+
+        A ``{home}`` in an argument is replaced by that HOME's path (for files ``prepare`` wrote there).
+        """
         self.stop_app(name)
         self._launches += 1
         home = self.workdir / f"home-{self._launches}"
@@ -135,6 +138,7 @@ class Desktop:
         if prepare is not None:
             prepare(home)
         env = {**self._env, "HOME": str(home), **extra_env}
+        argv = [arg.replace("{home}", str(home)) for arg in argv]
         self._procs[name] = processes.spawn(argv, env, self.workdir / f"{name}.log", cwd=str(home))
         self._home = home
         return home
