@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import struct
 import threading
 import time
@@ -21,6 +22,8 @@ from sciboard_guest.screen import Screen
 
 MAX_BODY = 1 << 20
 MAX_DISCARD = 64 << 20
+#: Seconds a connection may stall (idle keep-alive, a half-sent request, an unread reply) before it is closed.
+IO_TIMEOUT = 60.0
 
 
 class HttpError(Exception):
@@ -64,7 +67,14 @@ class Guest:
     def perform(self, action: dict) -> None:
         self.input_device.perform(action)
 
+    def require_desktop(self) -> None:
+        """Raise 503 if a desktop process (X server, window manager, a bus; not the app) has died."""
+        dead = [name for name, up in self.desktop.component_status().items() if not up and name != "app"]
+        if dead:
+            raise HttpError(503, f"the desktop is broken ({', '.join(dead)} died); restart it")
+
     def launch(self, name: str) -> dict[str, Any]:
+        self.require_desktop()
         app = apps.get(name)
         app.check_installed()
         start = time.monotonic()
@@ -89,6 +99,24 @@ class Guest:
         }
 
 
+def _seconds(body: dict, key: str, default: float) -> float:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise HttpError(400, f"{key} must be a finite number of seconds, got {value!r}"[:200])
+    return float(value)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed (numbers must be finite)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:40]} is out of range (numbers must be finite)")
+    return value
+
+
 def png_bytes(rgb) -> bytes:
     """Encode an (H, W, 3) uint8 array as PNG with the standard library only."""
     height, width, _ = rgb.shape
@@ -107,6 +135,7 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "sciboard-guest"
+        timeout = IO_TIMEOUT
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet by default
             pass
@@ -118,19 +147,17 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
             self._dispatch("POST")
 
         def _dispatch(self, method: str) -> None:
-            with guest.lock:  # one request at a time: AT-SPI, xdotool and the app are not re-entrant
-                self._dispatch_locked(method)
-
-        def _dispatch_locked(self, method: str) -> None:
             try:
                 self._authorize()
                 url = urlparse(self.path)
                 route = ROUTES.get((method, url.path))
                 if route is None:
                     raise HttpError(404, f"no such endpoint: {method} {url.path}")
+                # Read the request before taking the lock: a slow or stalled client delays only itself.
                 body = self._read_json() if method == "POST" else {}
                 query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-                result = route(self, body, query)
+                with guest.lock:  # one request at a time: AT-SPI, xdotool and the app are not re-entrant
+                    result = route(self, body, query)
                 if isinstance(result, tuple):
                     self._send(200, result[0], result[1], result[2])
                 else:
@@ -179,27 +206,27 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
                 raise HttpError(413, f"request body too large (> {MAX_BODY} bytes)")
             raw = self.rfile.read(int(length)) if int(length) else b"{}"
             try:
-                data = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                data = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+            except (ValueError, RecursionError) as err:  # incl. JSONDecodeError, UnicodeDecodeError
                 raise HttpError(400, f"body is not valid JSON: {err}") from None
             if not isinstance(data, dict):
                 raise HttpError(400, "body must be a JSON object")
             return data
 
         def _send(self, status: int, payload: bytes, content_type: str, headers: dict | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(payload)))
-            for key, value in (headers or {}).items():
-                self.send_header(key, str(value))
-            self.end_headers()
-            self.wfile.write(payload)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, str(value))
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:  # the client went away (or stalled past IO_TIMEOUT) while we answered
+                self.close_connection = True
 
         def _send_error(self, status: int, message: str) -> None:
-            try:
-                self._send(status, json.dumps({"error": message}).encode(), "application/json")
-            except OSError:
-                pass
+            self._send(status, json.dumps({"error": message}).encode(), "application/json")
 
         # --- endpoints -----------------------------------------------------------
 
@@ -214,8 +241,8 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
             return bytes(raw), "application/octet-stream", {"X-Width": width, "X-Height": height, "X-Format": "BGRX"}
 
         def ep_settle(self, body: dict, query: dict) -> Any:
-            quiet = min(max(float(body.get("quiet", 0.2)), 0.0), 5.0)
-            timeout = min(max(float(body.get("timeout", 3.0)), 0.0), 30.0)
+            quiet = min(max(_seconds(body, "quiet", 0.2), 0.0), 5.0)
+            timeout = min(max(_seconds(body, "timeout", 3.0), 0.0), 30.0)
             if guest.app is not None:
                 quiet = max(quiet, guest.app.settle_quiet)
                 timeout = max(timeout, 2 * quiet)
@@ -223,13 +250,14 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
             return {"settled": settled, "seconds": round(waited, 3), "app_alive": guest.desktop.alive("app")}
 
         def ep_input(self, body: dict, query: dict) -> Any:
+            guest.require_desktop()
             if not guest.desktop.alive("app") and guest.app is not None:
                 raise HttpError(409, f"the app ({guest.app.name}) is not running")
             guest.perform(body.get("action"))
             settle = body.get("settle")
-            if isinstance(settle, dict):
-                return {"ok": True, "settle": self.ep_settle(settle, query)}
-            return {"ok": True}
+            result = {"ok": True, "settle": self.ep_settle(settle, query)} if isinstance(settle, dict) else {"ok": True}
+            guest.require_desktop()  # a component that died under the input is a fault, not a quiet success
+            return result
 
         def ep_a11y(self, body: dict, query: dict) -> Any:
             as_text = query.get("format") == "text"
