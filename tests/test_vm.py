@@ -73,21 +73,8 @@ def test_missing_image_is_a_clear_error(tmp_path):
 
 
 # --- a real VM ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def vm_env():
-    import gymnasium as gym
-
-    import sciboard_gym  # noqa: F401  (registers the envs)
-    from vm_images.builder import build
-
-    if os.geteuid() != 0:
-        pytest.skip("building images and starting libvirtd need root")
-    build("kalgebra")  # reuses the cached image when the recipe is unchanged
-    env = gym.make("SciBoard-KAlgebra-v0", provider="libvirt", task=TASK)
-    yield env
-    env.close()
+# One test function on purpose: booting a VM under TCG takes minutes, and pytest-xdist would
+# give separate test functions to separate workers, each booting its own VM.
 
 
 def _variables(env) -> dict:
@@ -105,48 +92,35 @@ def _run_oracle(env) -> tuple[float, dict]:
     return reward, info
 
 
-@pytest.mark.vm
-def test_oracle_solves_a_task_in_the_vm(vm_env):
-    reward, info = _run_oracle(vm_env)
-    assert reward == 1.0, info.get("checks")
-    assert vm_env.unwrapped.provider.name == "libvirt"
-
-
-@pytest.mark.vm
-@pytest.mark.parametrize("mode", ["libvirt", "loadvm"])
-def test_snapshot_reset_restores_state(vm_env, mode):
-    provider = vm_env.unwrapped.provider
-    vm_env.reset(options={"task": TASK})
-    vm_env.step('type("marker:=4242")')
-    vm_env.step('key("Return")')
-    assert "marker" in _variables(vm_env)
-    provider.reset_mode = mode
-    _, info = vm_env.reset(options={"task": TASK})
+def _check_reset_restores_state(env, mode: str) -> None:
+    env.unwrapped.provider.reset_mode = mode
+    env.reset(options={"task": TASK})
+    env.step('type("marker:=4242")')
+    env.step('key("Return")')
+    assert "marker" in _variables(env), "the episode's change did not happen"
+    _, info = env.reset(options={"task": TASK})
     assert info["task_id"] == TASK
-    assert "marker" not in _variables(vm_env), f"the {mode} reset kept the previous episode's variable"
-    assert "total" not in _variables(vm_env)
+    variables = _variables(env)
+    assert "marker" not in variables and "total" not in variables, f"the {mode} reset kept {variables}"
 
 
-@pytest.mark.vm
-def test_a_vm_that_dies_mid_episode_is_detected_and_replaced(vm_env):
-    provider = vm_env.unwrapped.provider
-    vm_env.reset(options={"task": TASK})
-    provider._dom.destroy()  # what a crashed QEMU looks like to libvirt
-    _, reward, terminated, truncated, info = vm_env.step('type("1+1")')
+def _check_dead_vm_is_detected_and_replaced(env) -> None:
+    env.reset(options={"task": TASK})
+    env.unwrapped.provider._dom.destroy()  # what a crashed QEMU looks like to libvirt
+    _, reward, terminated, truncated, info = env.step('type("1+1")')
     assert truncated and not terminated and reward == 0.0
     assert "VM" in info["error"] and "shut off" in info["error"], info["error"]
-    reward, info = _run_oracle(vm_env)
-    assert reward == 1.0, info.get("checks")
+    reward, info = _run_oracle(env)
+    assert reward == 1.0, f"after the VM came back: {info.get('checks')}"
 
 
-@pytest.mark.vm
-def test_close_removes_the_domain_and_overlay(vm_env):
+def _check_close_removes_domain_and_overlay(env) -> None:
     from sciboard_gym.providers.libvirt_host import connect
 
-    provider = vm_env.unwrapped.provider
+    provider = env.unwrapped.provider
     name, workdir = provider.vm_id, provider._workdir
     assert workdir is not None and (workdir / "overlay.qcow2").is_file()
-    vm_env.close()
+    env.close()
     conn = connect()
     try:
         assert name not in conn.listDefinedDomains()
@@ -154,3 +128,28 @@ def test_close_removes_the_domain_and_overlay(vm_env):
     finally:
         conn.close()
     assert not workdir.exists()
+
+
+@pytest.mark.vm
+@pytest.mark.timeout(1800)  # an image build and a TCG boot take minutes on 2 busy cores
+def test_kalgebra_in_a_libvirt_vm():
+    """Build/reuse the image, solve a task by oracle in the VM, reset by snapshot, survive a dead VM."""
+    import gymnasium as gym
+
+    import sciboard_gym  # noqa: F401  (registers the envs)
+    from vm_images.builder import build
+
+    if os.geteuid() != 0:
+        pytest.skip("building images and starting libvirtd need root")
+    build("kalgebra")  # reuses the cached image when the recipe is unchanged
+    env = gym.make("SciBoard-KAlgebra-v0", provider="libvirt", task=TASK)
+    try:
+        assert env.unwrapped.provider.name == "libvirt"
+        reward, info = _run_oracle(env)
+        assert reward == 1.0, f"oracle failed in the VM: {info.get('checks')}"
+        for mode in ("libvirt", "loadvm"):
+            _check_reset_restores_state(env, mode)
+        _check_dead_vm_is_detected_and_replaced(env)
+        _check_close_removes_domain_and_overlay(env)
+    finally:
+        env.close()

@@ -153,6 +153,7 @@ def _mmdebstrap_argv(recipe: Recipe, root: Path, installer: Path | None) -> list
             "--include=" + ",".join(recipe.packages)]
     if installer is not None:
         argv.append(f"--include={installer}")
+    argv.append("--dpkgopt=force-unsafe-io")  # no fsync per file: the result is packed into an image anyway
     argv += [f"--dpkgopt=path-exclude={p}" for p in recipe.dpkg_exclude]
     argv += [f"--dpkgopt=path-include={p}" for p in recipe.dpkg_include]
     # Reuse downloaded packages across builds: copy the cache in, keep it, copy new ones out.

@@ -108,9 +108,12 @@ class LibvirtProvider(Provider):
         if self._dom is None:
             return "the VM is not started"
         if not self._dom_running():
-            state, reason = self._dom.state()
-            return f"the VM {self.vm_id} is {_STATES.get(state, state)} (reason {reason}); " \
-                   f"console: {self.console_tail(3)!r}"
+            libvirt = libvirt_host.libvirt_module()
+            try:
+                state = _STATES.get(self._dom.state()[0], "in an unknown state")
+            except libvirt.libvirtError as err:
+                state = f"unreachable through libvirt ({err})"
+            return f"the VM {self.vm_id} is {state}; its console ends with: {self.console_tail(2)!r}"
         try:
             health = self.client.health()
         except GuestError as err:
@@ -163,9 +166,10 @@ class LibvirtProvider(Provider):
                 self._dom.revertToSnapshot(snapshot, libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING)
         except libvirt.libvirtError as err:
             raise ProviderError(f"reverting {self.vm_id} to its snapshot failed: {err}") from err
-        self._wait_guest(time.monotonic() + 60)
+        self.timings[f"revert_{mode}_command_seconds"] = round(time.monotonic() - started, 3)
+        self._wait_guest(time.monotonic() + 60, interval=0.05)
         seconds = time.monotonic() - started
-        self.timings[f"reset_{mode}_seconds"] = round(seconds, 3)
+        self.timings[f"revert_{mode}_seconds"] = round(seconds, 3)
         return seconds
 
     def _revive(self) -> bool:
@@ -174,7 +178,7 @@ class LibvirtProvider(Provider):
         try:
             snapshot = self._dom.snapshotLookupByName(SNAPSHOT)
             self._dom.revertToSnapshot(snapshot, libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING)
-            self._wait_guest(time.monotonic() + 60)
+            self._wait_guest(time.monotonic() + 60, interval=0.2)
         except (libvirt.libvirtError, ProviderError):
             return False
         self._fresh = True
@@ -222,7 +226,7 @@ class LibvirtProvider(Provider):
         slow = GuestClient("127.0.0.1", port, self._token, timeout=self.boot_timeout)
         try:  # the first launch under TCG takes minutes: a client with a long timeout
             launch = slow.launch(self.app)
-            slow.settle(1.0, 30.0)
+            slow.settle(0.3, 10.0)
         except GuestError as err:
             raise ProviderError(f"{self.app} did not start in the VM: {err}; the VM's console log ends with:\n"
                                 f"{self.console_tail()}") from err
@@ -254,7 +258,7 @@ class LibvirtProvider(Provider):
                                 f"`sciboard vm build {self.app}` (or pass provider_options={{'build_image': True}})")
         return image
 
-    def _wait_guest(self, deadline: float) -> None:
+    def _wait_guest(self, deadline: float, interval: float = 1.0) -> None:
         """Poll the guest agent until it answers; a clear error with the console tail otherwise."""
         probe = GuestClient(self.client.host, self.client.port, self._token, timeout=5.0)
         try:
@@ -271,7 +275,7 @@ class LibvirtProvider(Provider):
                 if time.monotonic() > deadline:
                     raise ProviderError(f"the guest agent of the {self.app} VM did not answer in time; "
                                         f"its console log ends with:\n{self.console_tail()}")
-                time.sleep(1.0)
+                time.sleep(interval)
         finally:
             probe.close()
 
