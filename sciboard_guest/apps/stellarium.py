@@ -22,6 +22,7 @@ import re
 import secrets
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -358,10 +359,10 @@ def _restore(ctx: AppContext) -> None:
             raise AppError(f"could not restore properties {changed[:5]}")
         _apply_baseline(ctx)
         ctx.settle(quiet=SETTLE_QUIET, timeout=5.0)
-    except AppError:
-        raise
-    except Exception as err:  # anything unexpected means: relaunch instead
-        raise AppError(f"in-place reset failed: {type(err).__name__}: {err}") from err
+    except Exception as err:  # anything unexpected means: relaunch instead (logged to the guest's log)
+        print(f"[stellarium] in-place reset failed, relaunching: {type(err).__name__}: {err}",
+              file=sys.stderr, flush=True)
+        raise err if isinstance(err, AppError) else AppError(f"in-place reset failed: {err}") from err
 
 
 def _changed_properties(ctx: AppContext, wanted: dict[str, Any]) -> list[str]:
@@ -443,9 +444,9 @@ def selected(ctx: AppContext) -> dict[str, Any] | None:
 
 
 @APP.probe("object_info")
-def object_info(ctx: AppContext, name: str) -> dict[str, Any] | None:
-    """Stellarium's info about the object ``name`` right now (None if it does not know it)."""
-    return _object_info(ctx, check_name(name))
+def object_info(ctx: AppContext, target: str) -> dict[str, Any] | None:
+    """Stellarium's info about the object ``target`` right now (None if it does not know it)."""
+    return _object_info(ctx, check_name(target))
 
 
 @APP.probe("flags")

@@ -148,7 +148,7 @@ def view_near(ctx: CheckContext, azimuth: float, altitude: float, tolerance_degr
 @ADAPTER.check("view_toward_object")
 def view_toward_object(ctx: CheckContext, name: str, tolerance_degrees: float = 2.0) -> tuple[bool, str]:
     """The view centre points within ``tolerance_degrees`` of the object ``name`` (where it is now)."""
-    info = ctx.probe("object_info", name=name)
+    info = ctx.probe("object_info", target=name)
     if info is None:
         return False, f"Stellarium does not know {name!r}"
     live = ctx.probe("view")
@@ -161,7 +161,7 @@ def answer_object_value(ctx: CheckContext, name: str, field: str, tolerance: flo
     """The agent answered with Stellarium's current value of ``field`` for object ``name`` (± tolerance)."""
     if ctx.answer is None:
         return False, "no answer was given"
-    info = ctx.probe("object_info", name=name)
+    info = ctx.probe("object_info", target=name)
     if info is None or to_number(info.get(field)) is None:
         return False, f"Stellarium has no numeric {field!r} for {name!r}"
     truth, given = to_number(info[field]), to_number(ctx.answer.strip().rstrip("°").strip())
@@ -176,3 +176,15 @@ def time_paused(ctx: CheckContext) -> tuple[bool, str]:
     rate = ctx.probe("status")["time_rate"]
     return rate == 0, f"clock rate {rate:g} s/s, expected paused"
 
+
+@ADAPTER.check("answer_above_horizon")
+def answer_above_horizon(ctx: CheckContext, name: str) -> tuple[bool, str]:
+    """The agent answered 'yes' if object ``name`` is above the horizon now (per Stellarium), else 'no'."""
+    if ctx.answer is None:
+        return False, "no answer was given"
+    info = ctx.probe("object_info", target=name)
+    if info is None:
+        return False, f"Stellarium does not know {name!r}"
+    truth = "yes" if float(info["altitude"]) > 0 else "no"
+    given = ctx.answer.strip().rstrip(".").lower()
+    return given == truth, f"answer {ctx.answer!r}; {name} is at altitude {float(info['altitude']):.1f}°, so {truth!r}"
