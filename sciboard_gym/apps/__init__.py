@@ -15,7 +15,6 @@ APPS: dict[str, tuple[str, str]] = {
     "pymol": ("SciBoard-PyMOL-v0", "sciboard_gym.apps.pymol"),
     "stellarium": ("SciBoard-Stellarium-v0", "sciboard_gym.apps.stellarium"),
     "celestia": ("SciBoard-Celestia-v0", "sciboard_gym.apps.celestia"),
-    "celestia": ("SciBoard-Celestia-v0", "sciboard_gym.apps.celestia"),
 }
 
 
