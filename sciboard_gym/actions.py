@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
@@ -243,6 +244,8 @@ def _scan_args(source: str, pos: int) -> tuple[list[_Raw], int]:
             if not number:
                 raise ActionError(f"expected a number or a quoted string at {_preview(source[pos:])}")
             literal = number.group(0)
+            if len(literal) > 100:
+                raise ActionError(f"number too long: {_preview(literal)}")
             value = float(literal) if any(c in literal for c in ".eE") else int(literal)
             args.append(("number", value))
             pos += len(literal)
@@ -300,18 +303,20 @@ def _convert(name: str, index: int, raw: _Raw, kind: str) -> Any:
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ActionError(f"{where} must be a number, got {_preview(repr(value))}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ActionError(f"{where} must be a finite number, got {value}")
         if isinstance(value, float) and not value.is_integer():
             value = round(value)
         if name == "scroll" and index == 2 and not (-MAX_SCROLL <= value <= MAX_SCROLL and value != 0):
             raise ActionError(f"{where} (dy) must be a non-zero whole number in [-{MAX_SCROLL}, {MAX_SCROLL}]")
         if abs(value) > 100_000:
-            raise ActionError(f"{where} is out of range: {value}")
+            raise ActionError(f"{where} is out of range (more than 100000 pixels from 0)")
         return int(value)
     if kind == "float":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ActionError(f"{where} must be a number of seconds, got {_preview(repr(value))}")
         if not 0 <= value <= MAX_WAIT_SECONDS:
-            raise ActionError(f"{where} must be between 0 and {MAX_WAIT_SECONDS:g} seconds, got {value}")
+            raise ActionError(f"{where} must be between 0 and {MAX_WAIT_SECONDS:g} seconds, got {_show(value)}")
         return float(value)
     if not isinstance(value, str) or (origin == "number"):
         raise ActionError(f'{where} must be a quoted string, e.g. {name}("...")')
@@ -333,6 +338,11 @@ def _format_arg(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def _show(number: int | float) -> str:
+    """A number for an error message (Python refuses to print ints of more than 4300 digits)."""
+    return f"{number:g}" if isinstance(number, float) or abs(number) < 10**15 else "a huge number"
 
 
 def _preview(text: str, limit: int = 40) -> str:

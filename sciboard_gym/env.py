@@ -199,6 +199,8 @@ class SciBoardEnv(gym.Env):
         if terminated or truncated:
             answer = parsed.text if isinstance(parsed, actions.Answer) else None
             success, results = self.adapter.evaluate(self.task, self.provider.client, answer)
+            if problem := self.provider.alive():  # the desktop broke under the evaluation: a fault, not a verdict
+                return self._fault(ProviderError(problem), info)
             reward = 1.0 if success else 0.0
             info.update(success=success, checks=[r.to_dict() for r in results], answer=answer)
             self._over = True

@@ -50,7 +50,10 @@ class Task:
     @classmethod
     def from_dict(cls, data: Any, source: str = "<dict>") -> "Task":
         """Validate ``data`` against the schema and build a Task (raises :class:`TaskError`)."""
-        errors = sorted(_VALIDATOR.iter_errors(data), key=lambda e: list(e.absolute_path))
+        try:
+            errors = sorted(_VALIDATOR.iter_errors(data), key=lambda e: list(e.absolute_path))
+        except RecursionError:
+            raise TaskError(f"{source}: nested too deeply to be a task") from None
         if errors:
             err = errors[0]
             where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
@@ -92,7 +95,7 @@ def load_task_file(path: str | Path) -> Task:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise TaskError(f"{path}: cannot read: {err}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise TaskError(f"{path}: not valid JSON: {err}") from None
     task = Task.from_dict(data, source=str(path))
     expected = f"{path.parent.name}/{path.stem}"
