@@ -6,6 +6,7 @@ import http.client
 import json
 import socket
 from typing import Any, Callable
+from urllib.parse import urlencode
 
 import numpy as np
 
@@ -104,14 +105,12 @@ class GuestClient:
         return self.call("POST", "/input", body).get("settle")
 
     def a11y_text(self, app: str | None = None) -> str:
-        query = "/a11y?format=text" + (f"&app={app}" if app else "")
+        query = "/a11y?" + urlencode({"format": "text"} | ({"app": app} if app else {}))
         return self.call("GET", query)["text"]
 
     def a11y_tree(self, app: str | None = None, showing_only: bool = False) -> dict[str, Any]:
-        query = [f"app={app}"] if app else []
-        if showing_only:
-            query.append("showing=1")
-        return self.call("GET", "/a11y" + ("?" + "&".join(query) if query else ""))
+        query = ({"app": app} if app else {}) | ({"showing": "1"} if showing_only else {})
+        return self.call("GET", "/a11y" + ("?" + urlencode(query) if query else ""))
 
     def launch(self, app: str) -> dict[str, Any]:
         return self.call("POST", "/app/launch", {"app": app})
