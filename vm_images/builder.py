@@ -75,6 +75,17 @@ def built_images() -> list[Image]:
     return found
 
 
+def prune() -> list[Image]:
+    """Delete every built image that is not the ``current`` one of its app; returns what was deleted."""
+    removed = []
+    for image in built_images():
+        current = image.path.parent / "current"
+        if current.exists() and current.resolve() != image.path.resolve():
+            shutil.rmtree(image.path)
+            removed.append(image)
+    return removed
+
+
 def build(app: str, installer: Path | None = None, force: bool = False,
           log: Callable[[str], None] | None = None, output: TextIO | None = None) -> Image:
     """Build (or reuse) the image for ``app``; returns it. Progress goes to ``log`` and ``output``."""
@@ -202,4 +213,4 @@ def _fs_size_mib(root: Path) -> int:
     return int(_du_mib(root) * 1.15) + 1024
 
 
-__all__ = ["BuildError", "Image", "RecipeError", "build", "built_images", "image_for"]
+__all__ = ["BuildError", "Image", "RecipeError", "build", "built_images", "image_for", "prune"]

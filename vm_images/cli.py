@@ -1,4 +1,4 @@
-"""``sciboard vm ...``: build, list and locate VM images.
+"""``sciboard vm ...``: build, list, prune and locate VM images.
 
 ``add_vm_commands(subparsers)`` adds the ``vm`` command to the ``sciboard`` CLI;
 ``python -m vm_images ...`` runs the same commands on their own.
@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Callable
 
 from vm_images import images_dir
-from vm_images.builder import BuildError, build, built_images, image_for
+from vm_images.builder import BuildError, build, built_images, image_for, prune
 from vm_images.recipe import RecipeError, apps
 
 
 def add_vm_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``vm build|list|path`` to an argparse subparsers object; each sets ``func``."""
+    """Add ``vm build|list|prune|path`` to an argparse subparsers object; each sets ``func``."""
     vm = subparsers.add_parser("vm", help="build and inspect the VM images of the libvirt provider")
     commands = vm.add_subparsers(dest="vm_command", required=True)
     build_cmd = commands.add_parser("build", help="build (or reuse) the VM image of an app")
@@ -29,6 +29,8 @@ def add_vm_commands(subparsers: argparse._SubParsersAction) -> argparse.Argument
     list_cmd = commands.add_parser("list", help="list the built images")
     list_cmd.add_argument("--json", action="store_true")
     list_cmd.set_defaults(func=_reporting(_list))
+    prune_cmd = commands.add_parser("prune", help="delete the images that are not their app's newest build")
+    prune_cmd.set_defaults(func=_reporting(_prune))
     path_cmd = commands.add_parser("path", help="print the image directory of an app (built or not)")
     path_cmd.add_argument("app", choices=apps())
     path_cmd.add_argument("--installer", type=Path)
@@ -70,6 +72,12 @@ def _list(args: argparse.Namespace) -> int:
         for row in rows:
             print(f"{row['app']:<11} {row['digest']}  {row['size_mib']:>6} MiB  built {row['built_at']} "
                   f"in {row['build_seconds']:.0f}s  {row['path']}")
+    return 0
+
+
+def _prune(args: argparse.Namespace) -> int:
+    for image in prune():
+        print(f"deleted {image.path}")
     return 0
 
 

@@ -11,6 +11,7 @@ removes the domain and the overlay.
 
 from __future__ import annotations
 
+import atexit
 import io
 import re
 import secrets
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import tarfile
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,16 @@ _STATES = {0: "in no state", 1: "running", 2: "blocked", 3: "paused", 4: "shutti
            6: "crashed", 7: "suspended by power management"}
 
 
+#: Providers with a VM, closed at interpreter exit so that no domain outlives the process.
+_LIVE: "weakref.WeakSet[LibvirtProvider]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for provider in list(_LIVE):
+        provider.close()
+
+
 class LibvirtProvider(Provider):
     """A desktop in a libvirt VM, reset by reverting a memory snapshot."""
 
@@ -46,7 +58,7 @@ class LibvirtProvider(Provider):
     def __init__(self, screen_size: tuple[int, int] = (1920, 1080), app: str | None = None,
                  image: str | None = None, installer: str | None = None, build_image: bool = False,
                  reset_mode: str = "loadvm", accel: str = "auto", memory_mib: int | None = None,
-                 vcpus: int = 1, boot_timeout: float = 420.0, uri: str = libvirt_host.DEFAULT_URI):
+                 vcpus: int = 1, boot_timeout: float = 600.0, uri: str = libvirt_host.DEFAULT_URI):
         if app is None:
             raise ProviderError("the libvirt provider needs the app whose image to boot")
         if reset_mode not in RESET_MODES:
@@ -193,6 +205,7 @@ class LibvirtProvider(Provider):
         kvm = self.accel == "kvm" or (self.accel == "auto" and libvirt_host.kvm_works(image.kernel))
         self._workdir = run_dir() / self.vm_id
         self._workdir.mkdir(parents=True)
+        _LIVE.add(self)
         overlay = self._workdir / "overlay.qcow2"
         proc = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk),
                                str(overlay)], capture_output=True, text=True)
