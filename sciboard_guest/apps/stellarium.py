@@ -43,7 +43,8 @@ UNIX_EPOCH_JD = 2440587.5
 SECONDS_PER_DAY = 86400.0
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .'()+\-]{0,59}")
 #: Properties an in-place reset never touches: the plugin that serves us, and read-only state.
-_NOT_RESTORED = ("RemoteControl.", "actionShow_Remote_Control")
+#: worldAdaptationLuminance follows the scene's brightness (the eye's adaptation) by itself.
+_NOT_RESTORED = ("RemoteControl.", "actionShow_Remote_Control", "StelToneReproducer.worldAdaptationLuminance")
 
 
 @dataclass(frozen=True)
@@ -299,34 +300,40 @@ def _restorable(name: str, item: dict[str, Any]) -> bool:
     return bool(item.get("isWritable")) and not name.startswith(_NOT_RESTORED)
 
 
-def _apply_baseline(ctx: AppContext) -> None:
-    """Clock paused at the baseline time, baseline place, nothing selected, baseline view."""
-    rc = _rc(ctx)
+def _apply_baseline(ctx: AppContext, timeout: float = 15.0) -> None:
+    """Clock paused at the baseline time, baseline place, nothing selected, baseline view.
+
+    Sets only what differs (each call waits for Stellarium's main loop), and repeats until a
+    round finds nothing to change: a view animation still running can undo a first attempt."""
+    deadline = time.monotonic() + timeout
+    while (changed := _baseline_round(ctx)) is not None:
+        if time.monotonic() > deadline:
+            raise AppError(f"Stellarium did not reach the start state: {changed}")
+        time.sleep(0.2)
+
+
+def _baseline_round(ctx: AppContext) -> str | None:
+    """One pass towards the baseline; returns what it had to change (None: already there)."""
+    rc, changed = _rc(ctx), []
     if selected(ctx) is not None:
         _run_script(ctx, select_script(""))
-    rc.post("location/setlocationfields", id=BASELINE.location)
-    rc.post("main/time", time=repr(jd_from_utc(BASELINE.utc)), timerate=0)
-    rc.post("main/fov", fov=BASELINE.fov)
-    rc.post("main/view", altAz=list(altaz_vector(BASELINE.azimuth, BASELINE.altitude)))
-    _wait_for(lambda: _at_baseline(ctx), "Stellarium did not reach the start state", timeout=15.0)
-
-
-def _at_baseline(ctx: AppContext) -> str | None:
-    """None when the live state matches the baseline, else what differs."""
-    state = status(ctx)
+        changed.append("selection")
+    state, jd = status(ctx), jd_from_utc(BASELINE.utc)
     if state["location"]["name"] != BASELINE.location.split(",")[0]:
-        return f"location {state['location']['name']!r}"
-    if abs(state["jd"] - jd_from_utc(BASELINE.utc)) > 1e-6 or state["time_rate"] != 0:
-        return f"time {state['utc']} at rate {state['time_rate']}"
+        rc.post("location/setlocationfields", id=BASELINE.location)
+        changed.append(f"location {state['location']['name']!r}")
+    if state["jd"] != jd or state["time_rate"] != 0:
+        rc.post("main/time", time=repr(jd), timerate=0)
+        changed.append(f"time {state['utc']} at rate {state['time_rate']}")
     if abs(state["fov"] - BASELINE.fov) > 0.01:
-        return f"field of view {state['fov']}"
+        rc.post("main/fov", fov=BASELINE.fov)
+        changed.append(f"field of view {state['fov']}")
     direction = view(ctx)
     az, alt = direction["azimuth"], direction["altitude"]
-    if abs(((az - BASELINE.azimuth + 180) % 360) - 180) > 0.5 or abs(alt - BASELINE.altitude) > 0.5:
-        return f"view direction az {az:.2f} alt {alt:.2f}"
-    if selected(ctx) is not None:
-        return "an object is selected"
-    return None
+    if abs(((az - BASELINE.azimuth + 180) % 360) - 180) > 0.05 or abs(alt - BASELINE.altitude) > 0.2:
+        rc.post("main/view", altAz=list(altaz_vector(BASELINE.azimuth, BASELINE.altitude)))
+        changed.append(f"view direction az {az:.2f} alt {alt:.2f}")
+    return ", ".join(changed) or None
 
 
 def _wait_for(condition: Any, message: str, timeout: float) -> None:
@@ -358,7 +365,6 @@ def _restore(ctx: AppContext) -> None:
         else:
             raise AppError(f"could not restore properties {changed[:5]}")
         _apply_baseline(ctx)
-        ctx.settle(quiet=SETTLE_QUIET, timeout=5.0)
     except Exception as err:  # anything unexpected means: relaunch instead (logged to the guest's log)
         print(f"[stellarium] in-place reset failed, relaunching: {type(err).__name__}: {err}",
               file=sys.stderr, flush=True)
@@ -500,7 +506,6 @@ def look_at(ctx: AppContext, azimuth: float, altitude: float) -> None:
     if not -90 <= altitude <= 90:
         raise ValueError("altitude must be within -90..90")
     _rc(ctx).post("main/view", altAz=list(altaz_vector(azimuth % 360.0, altitude)))
-    ctx.settle(quiet=SETTLE_QUIET, timeout=5.0)
 
 
 @APP.setup("select_object")
@@ -510,7 +515,6 @@ def select_object(ctx: AppContext, name: str) -> None:
         raise ValueError(f"Stellarium does not know an object called {name!r}")
     _run_script(ctx, select_script(name))
     _wait_for(lambda: None if selected(ctx) is not None else "nothing selected", f"could not select {name!r}", 5.0)
-    ctx.settle(quiet=SETTLE_QUIET, timeout=5.0)
 
 
 @APP.setup("set_flag")
@@ -522,4 +526,3 @@ def set_flag(ctx: AppContext, name: str, value: bool) -> None:
         raise ValueError(f"{name!r} is not a writable boolean Stellarium property")
     _rc(ctx).post("stelproperty/set", id=name, value=value)
     _wait_for(lambda: None if flags(ctx).get(name) is value else "not yet", f"could not set {name}", 5.0)
-    ctx.settle(quiet=SETTLE_QUIET, timeout=5.0)
