@@ -37,14 +37,19 @@ class GuestClient:
         #: Reads frames without HTTP when the desktop's framebuffer is on this host (local provider).
         self.frame_source = frame_source
 
-    def _request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict[str, str], bytes]:
+    def _request(self, method: str, path: str, body: dict | None = None,
+                 timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
         payload = None if body is None else json.dumps(body).encode()
         headers = {"Authorization": self._auth}
         if payload is not None:
             headers["Content-Type"] = "application/json"
+        wait = self.timeout if timeout is None else timeout
         for attempt in (0, 1):
             if self._conn is None:
-                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                self._conn = http.client.HTTPConnection(self.host, self.port, timeout=wait)
+            self._conn.timeout = wait
+            if self._conn.sock is not None:
+                self._conn.sock.settimeout(wait)
             try:
                 self._conn.request(method, path, body=payload, headers=headers)
                 response = self._conn.getresponse()
@@ -57,9 +62,10 @@ class GuestClient:
                     raise GuestUnreachable(f"guest at {self.host}:{self.port} unreachable: {err}") from err
         raise AssertionError("unreachable")
 
-    def call(self, method: str, path: str, body: dict | None = None) -> Any:
-        """A JSON request; raises :class:`GuestError` on a non-200 answer."""
-        status, _, data = self._request(method, path, body)
+    def call(self, method: str, path: str, body: dict | None = None, timeout: float | None = None) -> Any:
+        """A JSON request (``timeout`` overrides the client's for this one); raises :class:`GuestError` on a
+        non-200 answer and :class:`GuestUnreachable` when there is none in time."""
+        status, _, data = self._request(method, path, body, timeout)
         try:
             decoded = json.loads(data) if data else None
         except json.JSONDecodeError:
@@ -69,8 +75,8 @@ class GuestClient:
             raise GuestError(status, f"guest {method} {path} -> {status}: {message}")
         return decoded
 
-    def health(self) -> dict[str, Any]:
-        return self.call("GET", "/health")
+    def health(self, timeout: float | None = None) -> dict[str, Any]:
+        return self.call("GET", "/health", timeout=timeout)
 
     def screenshot(self) -> np.ndarray:
         """The current frame as an (H, W, 3) uint8 RGB array (shared framebuffer or raw HTTP, no PNG)."""
@@ -124,9 +130,9 @@ class GuestClient:
     def probe(self, probe: str, args: dict[str, Any] | None = None) -> Any:
         return self.call("POST", "/probe", {"probe": probe, "args": args or {}})["value"]
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float | None = None) -> None:
         try:
-            self.call("POST", "/shutdown", {})
+            self.call("POST", "/shutdown", {}, timeout=timeout)
         except GuestError:
             pass
         self.close()

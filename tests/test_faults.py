@@ -134,6 +134,26 @@ def test_fault_at_the_terminal_step_is_reported_not_evaluated(env):
     assert "the app died" in info["error"]
 
 
+@pytest.mark.desktop
+def test_frozen_guest_agent_is_reported_and_replaced_not_waited_for_forever():
+    """A guest that stops answering (SIGSTOP: a hung VM looks the same) costs bounded time, then is replaced."""
+    frozen = SciBoardEnv(app="kalgebra", task=TASK, screen_size=(800, 600), provider_options={"request_timeout": 10})
+    try:
+        frozen.reset(seed=0)
+        guest = frozen.provider._proc.pid
+        os.kill(guest, signal.SIGSTOP)
+        _, reward, terminated, truncated, info = frozen.step('type("total:=1")')
+        assert truncated and not terminated and reward == 0.0
+        assert "the guest agent does not answer" in info["error"], info["error"]
+        frozen.reset(seed=0)
+        assert frozen.provider._proc.pid != guest and not Path(f"/proc/{guest}/cmdline").exists()
+        for action in SOLUTION:
+            _, reward, terminated, truncated, info = frozen.step(action)
+        assert terminated and reward == 1.0, info
+    finally:
+        frozen.close()
+
+
 def _qemu_pid(vm_id: str) -> int:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():

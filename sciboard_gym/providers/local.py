@@ -24,6 +24,8 @@ from sciboard_gym.providers.base import Provider, ProviderError
 
 GUEST_PYTHON = os.environ.get("SCIBOARD_GUEST_PYTHON", "/usr/bin/python3")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+#: Seconds a health check or a shutdown request may take: a guest that answers neither is frozen or gone.
+QUICK_TIMEOUT = 10.0
 
 
 class LocalProvider(Provider):
@@ -32,10 +34,11 @@ class LocalProvider(Provider):
     name = "local"
 
     def __init__(self, screen_size: tuple[int, int] = (1920, 1080), app: str | None = None,
-                 start_timeout: float = 60.0):
+                 start_timeout: float = 60.0, request_timeout: float = 120.0):
         self.screen_size = tuple(screen_size)
         self.app = app
         self.start_timeout = start_timeout
+        self.request_timeout = request_timeout
         self.desktop_id = secrets.token_hex(8)
         self._proc: subprocess.Popen | None = None
         self._client: GuestClient | None = None
@@ -80,7 +83,7 @@ class LocalProvider(Provider):
                 self.close()
                 raise ProviderError(f"the local desktop failed to start:\n{message}")
             time.sleep(0.02)
-        self._client = GuestClient("127.0.0.1", int(port_file.read_text()), token)
+        self._client = GuestClient("127.0.0.1", int(port_file.read_text()), token, timeout=self.request_timeout)
         # Same host: read Xvfb's memory-mapped framebuffer directly instead of over HTTP.
         self._screen = Screen(display="", fbdir=self._workdir / "desktop" / "fb", env={})
         self._client.frame_source = self._screen.rgb
@@ -93,7 +96,7 @@ class LocalProvider(Provider):
         if self._proc is None or self._proc.poll() is not None:
             return "the guest agent died"
         try:
-            health = self.client.health()
+            health = self.client.health(timeout=QUICK_TIMEOUT)
         except GuestError as err:
             return f"the guest agent does not answer: {err}"
         dead = [name for name, up in health["components"].items() if not up]
@@ -108,7 +111,7 @@ class LocalProvider(Provider):
             self._screen = None
         if self._client is not None:
             if self._proc is not None and self._proc.poll() is None:
-                self._client.shutdown()
+                self._client.shutdown(timeout=QUICK_TIMEOUT)
             self._client.close()
             self._client = None
         if self._proc is not None:
