@@ -79,16 +79,6 @@ def _windows(ctx: AppContext) -> dict[str, str]:
     return titles
 
 
-def _wait_for_window(ctx: AppContext, wanted: str, timeout: float) -> bool:
-    """Wait until some TeXstudio window title ends with ``wanted``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(title.endswith(wanted) for title in _windows(ctx).values()):
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def _active_title(ctx: AppContext) -> str:
     """The title of the window that has the keyboard focus ('' if none)."""
     active = subprocess.run(["xdotool", "getactivewindow", "getwindowname"], env=ctx.env, capture_output=True,
@@ -96,58 +86,98 @@ def _active_title(ctx: AppContext) -> str:
     return active.stdout.strip() if active.returncode == 0 else ""
 
 
+def _wait_for_focus(ctx: AppContext, title: str, timeout: float) -> bool:
+    """Wait until the focused window's title ends with ``title`` (keys typed now reach it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _active_title(ctx).endswith(title):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _focused_main_window(ctx: AppContext) -> int | None:
+    """The id of TeXstudio's main window if it is visible and has the focus."""
+    active = subprocess.run(["xdotool", "getactivewindow"], env=ctx.env, capture_output=True, text=True, timeout=10)
+    wid = active.stdout.strip()
+    title = _windows(ctx).get(wid, "") if active.returncode == 0 else ""
+    return int(wid) if title.endswith("TeXstudio") else None
+
+
 @APP.ready
 def _ready(ctx: AppContext, deadline: float) -> None:
+    # TeXstudio can map and drop a short-lived window at start-up: wait until the main window
+    # holds the focus and answers pings.
     while time.monotonic() < deadline:
-        if _active_title(ctx) == "TeXstudio":
-            ctx.settle(quiet=0.3, timeout=5.0)
-            return
+        window_id = _focused_main_window(ctx)
+        if window_id is not None:
+            try:
+                wait_idle(ctx, timeout=5.0, window_id=window_id)
+                return
+            except AppError:
+                pass
         time.sleep(0.05)
     raise AppError("TeXstudio's main window did not get the focus in time")
 
 
-def _main_window(ctx: AppContext) -> int:
-    for wid, title in _windows(ctx).items():
-        if title.endswith("TeXstudio"):
-            return int(wid)
-    raise AppError("TeXstudio's main window is not there")
+def _main_window(ctx: AppContext, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        for wid, title in _windows(ctx).items():
+            if title.endswith("TeXstudio"):
+                return int(wid)
+        if time.monotonic() > deadline:
+            raise AppError("TeXstudio's main window is not there")
+        time.sleep(0.1)
 
 
-def wait_idle(ctx: AppContext, timeout: float = 30.0) -> None:
+def wait_idle(ctx: AppContext, timeout: float = 30.0, window_id: int | None = None) -> None:
     """Return once TeXstudio has handled every input event sent so far (e.g. a ctrl+s save).
 
     A busy app can lag the screen-settle heuristic by seconds. X delivers events to a
-    client in order, so its answer to a _NET_WM_PING sent now proves the earlier key
-    events were processed.
+    client in order, and Qt answers a _NET_WM_PING as it reads it; the key events read
+    in that same pass reach the widgets at the end of the pass. So the answer to a
+    second ping, sent after the first was answered, proves the earlier keys were handled.
     """
     import os
 
     from Xlib import X, display, protocol
+    from Xlib.error import XError
 
     os.environ.setdefault("XAUTHORITY", ctx.env.get("XAUTHORITY", ""))
-    window_id = _main_window(ctx)
+    window_id = _main_window(ctx) if window_id is None else window_id
     conn = display.Display(ctx.env["DISPLAY"])
+    deadline = time.monotonic() + timeout
     try:
         root = conn.screen().root
         root.change_attributes(event_mask=X.StructureNotifyMask)  # Qt answers with this mask
         protocols, ping = conn.intern_atom("WM_PROTOCOLS"), conn.intern_atom("_NET_WM_PING")
-        stamp = int(time.monotonic() * 1000) & 0x7FFFFFFF
         window = conn.create_resource_object("window", window_id)
-        event = protocol.event.ClientMessage(window=window, client_type=protocols,
-                                             data=(32, [ping, stamp, window_id, 0, 0]))
-        window.send_event(event, event_mask=X.NoEventMask)
-        conn.flush()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            while conn.pending_events():
-                reply = conn.next_event()
-                if (reply.type == X.ClientMessage and reply.client_type == protocols
-                        and list(reply.data[1][:2]) == [ping, stamp]):
-                    return
-            time.sleep(0.01)
+        for round_ in range(2):
+            stamp = (int(time.monotonic() * 1000) + round_) & 0x7FFFFFFF
+            window.send_event(protocol.event.ClientMessage(window=window, client_type=protocols,
+                                                           data=(32, [ping, stamp, window_id, 0, 0])),
+                              event_mask=X.NoEventMask)
+            conn.flush()
+            if not _await_pong(conn, protocols, ping, stamp, deadline):
+                raise AppError(f"TeXstudio did not answer within {timeout:g} s (busy or hung)")
+    except XError as err:  # e.g. the window went away
+        raise AppError(f"TeXstudio's window {window_id} cannot be pinged: {err}") from err
     finally:
         conn.close()
-    raise AppError(f"TeXstudio did not answer within {timeout:g} s (busy or hung)")
+
+
+def _await_pong(conn: Any, protocols: int, ping: int, stamp: int, deadline: float) -> bool:
+    from Xlib import X
+
+    while time.monotonic() < deadline:
+        while conn.pending_events():
+            reply = conn.next_event()
+            if (reply.type == X.ClientMessage and reply.client_type == protocols
+                    and list(reply.data[1][:2]) == [ping, stamp]):
+                return True
+        time.sleep(0.01)
+    return False
 
 
 def _project_dir(ctx: AppContext) -> Path:
@@ -174,19 +204,15 @@ def open_project(ctx: AppContext, project: str) -> str:
     for name, make in spec.side_binaries.items():
         (folder / name).write_bytes(make())
     path = folder / spec.main
-    for _ in range(3):  # a key press can arrive while Qt is still busy starting up
-        ctx.key("ctrl+o")
-        if _wait_for_window(ctx, "Open Files", 5.0):
-            break
-    else:
+    ctx.key("ctrl+o")
+    if not _wait_for_focus(ctx, "Open Files", 15.0):
         raise AppError("TeXstudio's Open Files dialog did not appear")
-    ctx.settle(quiet=0.2, timeout=3.0)
     ctx.type(f"{PAPER_DIR}/{spec.main}")  # the dialog starts in HOME
     ctx.key("Return")
-    if not _wait_for_window(ctx, f"{path} - TeXstudio", 15.0):
+    if not _wait_for_focus(ctx, f"{path} - TeXstudio", 15.0):
         raise AppError(f"TeXstudio did not open {path}")
     ctx.state["main"] = spec.main
-    ctx.settle(quiet=0.3, timeout=5.0)
+    wait_idle(ctx)
     return str(path)
 
 
