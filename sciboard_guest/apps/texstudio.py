@@ -69,11 +69,11 @@ APP = GuestApp(
 def _windows(ctx: AppContext) -> dict[str, str]:
     """Visible TeXstudio windows: {window id: title}."""
     ids = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "texstudio"], env=ctx.env,
-                         capture_output=True, text=True, timeout=10).stdout.split()
+                         capture_output=True, text=True, timeout=10, check=False).stdout.split()
     titles = {}
     for wid in ids:
         name = subprocess.run(["xdotool", "getwindowname", wid], env=ctx.env, capture_output=True, text=True,
-                              timeout=10)
+                              timeout=10, check=False)
         if name.returncode == 0:
             titles[wid] = name.stdout.strip()
     return titles
@@ -82,7 +82,7 @@ def _windows(ctx: AppContext) -> dict[str, str]:
 def _active_title(ctx: AppContext) -> str:
     """The title of the window that has the keyboard focus ('' if none)."""
     active = subprocess.run(["xdotool", "getactivewindow", "getwindowname"], env=ctx.env, capture_output=True,
-                            text=True, timeout=10)
+                            text=True, timeout=10, check=False)
     return active.stdout.strip() if active.returncode == 0 else ""
 
 
@@ -98,7 +98,8 @@ def _wait_for_focus(ctx: AppContext, title: str, timeout: float) -> bool:
 
 def _focused_main_window(ctx: AppContext) -> int | None:
     """The id of TeXstudio's main window if it is visible and has the focus."""
-    active = subprocess.run(["xdotool", "getactivewindow"], env=ctx.env, capture_output=True, text=True, timeout=10)
+    active = subprocess.run(["xdotool", "getactivewindow"], env=ctx.env, capture_output=True, text=True, timeout=10,
+                            check=False)
     wid = active.stdout.strip()
     title = _windows(ctx).get(wid, "") if active.returncode == 0 else ""
     return int(wid) if title.endswith("TeXstudio") else None
@@ -295,7 +296,7 @@ def compile_project(folder: Path, main: str, timeout: float = RUN_TIMEOUT) -> di
             runs.append(step)
             try:
                 done = subprocess.run(argv, cwd=tmp, env=env, capture_output=True, timeout=timeout,
-                                      stdin=subprocess.DEVNULL)
+                                      stdin=subprocess.DEVNULL, check=False)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 break

@@ -12,8 +12,16 @@ import re
 from typing import Any
 
 from sciboard_gym.apps.base import AppAdapter, CheckContext
-from sciboard_gym.apps.latex import (SECTION_LEVELS, Document, commands, fold, list_items, normalise, squeeze,
-                                     tabular_shape)
+from sciboard_gym.apps.latex import (
+    SECTION_LEVELS,
+    Document,
+    commands,
+    fold,
+    list_items,
+    normalise,
+    squeeze,
+    tabular_shape,
+)
 
 ADAPTER = AppAdapter(name="texstudio", env_id="SciBoard-TeXstudio-v0", title="TeXstudio", domain="document writing")
 
