@@ -192,7 +192,8 @@ def test_task_from_dict_accepts_or_explains(data):
         _rejected(err)
 
 
-_TASK_DIR = Path(tempfile.mkdtemp(prefix="sciboard-fuzz-")) / "kalgebra"
+_SCRATCH = tempfile.TemporaryDirectory(prefix="sciboard-fuzz-")  # removed when the process exits
+_TASK_DIR = Path(_SCRATCH.name) / "kalgebra"
 _TASK_DIR.mkdir()
 
 
