@@ -238,7 +238,7 @@ def call(ctx: AppContext, command: str, argument: str = "", timeout: float = BRI
 def _ready(ctx: AppContext, deadline: float) -> None:
     while time.monotonic() < deadline:
         visible = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "celestia"],
-                                 env=ctx.env, capture_output=True, timeout=10).stdout.split()
+                                 env=ctx.env, capture_output=True, timeout=10, check=False).stdout.split()
         if visible:
             try:
                 call(ctx, "state", timeout=2.0)

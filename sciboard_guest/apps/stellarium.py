@@ -28,7 +28,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -145,14 +145,14 @@ def jd_from_utc(utc: str) -> float:
     """Julian day of an ISO 8601 UTC time ('2024-10-15T20:00:00', optional 'Z')."""
     if not isinstance(utc, str) or not re.fullmatch(r"\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?)?Z?", utc):
         raise ValueError(f"time must be ISO 8601 UTC like 2024-10-15T20:00:00, got {utc!r}")
-    moment = datetime.fromisoformat(utc.rstrip("Z").replace(" ", "T")).replace(tzinfo=timezone.utc)
+    moment = datetime.fromisoformat(utc.rstrip("Z").replace(" ", "T")).replace(tzinfo=UTC)
     return moment.timestamp() / SECONDS_PER_DAY + UNIX_EPOCH_JD
 
 
 def utc_from_jd(jd: float) -> str:
     """ISO 8601 UTC text (to the second) of a Julian day; 'JD <value>' outside years 1..9999."""
     try:
-        moment = datetime.fromtimestamp(round((jd - UNIX_EPOCH_JD) * SECONDS_PER_DAY), tz=timezone.utc)
+        moment = datetime.fromtimestamp(round((jd - UNIX_EPOCH_JD) * SECONDS_PER_DAY), tz=UTC)
     except (ValueError, OverflowError, OSError):
         return f"JD {jd:.6f}"
     return moment.strftime("%Y-%m-%dT%H:%M:%S")
@@ -270,7 +270,7 @@ def _rc(ctx: AppContext) -> RemoteControl:
 
 def _window_visible(ctx: AppContext) -> bool:
     found = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "stellarium"],
-                           env=ctx.env, capture_output=True, timeout=10).stdout.split()
+                           env=ctx.env, capture_output=True, timeout=10, check=False).stdout.split()
     return bool(found)
 
 

@@ -49,8 +49,8 @@ def near_selection(ctx: CheckContext, name: str, max_radii: float) -> tuple[bool
     distance, radius = state.get("distance_km"), state.get("selection_radius_km")
     if not isinstance(distance, float) or not isinstance(radius, float) or radius <= 0:
         return False, f"no distance to {name} reported"
-    return distance <= max_radii * radius, f"{distance:.0f} km from {name} ({distance / radius:.1f} radii), " \
-                                           f"expected within {max_radii:g} radii"
+    detail = f"{distance:.0f} km from {name} ({distance / radius:.1f} radii), expected within {max_radii:g} radii"
+    return distance <= max_radii * radius, detail
 
 
 @ADAPTER.check("timescale_between")
