@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 
 import gymnasium as gym
@@ -72,6 +73,8 @@ def run(rebuild: bool, resets: int, steps: int) -> dict:
         figures["step_vm_seconds"] = _summary(_step_times(env, steps))
     finally:
         env.close()
+
+    print(json.dumps(figures), file=sys.stderr, flush=True)  # the VM figures so far, in case the local run fails
 
     local = gym.make(ENV_ID, task=TASK, max_steps=steps + 5)
     try:
