@@ -36,6 +36,8 @@ SNAPSHOT = "ready"
 RESET_MODES = ("loadvm", "libvirt")
 ACCELS = ("auto", "kvm", "tcg")
 TCG_READY_SCALE = 6
+#: Seconds a health check may take before the guest counts as frozen.
+QUICK_TIMEOUT = 10.0
 _STATES = {0: "in no state", 1: "running", 2: "blocked", 3: "paused", 4: "shutting down", 5: "shut off",
            6: "crashed", 7: "suspended by power management"}
 
@@ -58,7 +60,8 @@ class LibvirtProvider(Provider):
     def __init__(self, screen_size: tuple[int, int] = (1920, 1080), app: str | None = None,
                  image: str | None = None, installer: str | None = None, build_image: bool = False,
                  reset_mode: str = "loadvm", accel: str = "auto", memory_mib: int | None = None,
-                 vcpus: int = 1, boot_timeout: float = 600.0, uri: str = libvirt_host.DEFAULT_URI):
+                 vcpus: int = 1, boot_timeout: float = 600.0, request_timeout: float = 120.0,
+                 uri: str = libvirt_host.DEFAULT_URI):
         if app is None:
             raise ProviderError("the libvirt provider needs the app whose image to boot")
         if reset_mode not in RESET_MODES:
@@ -71,6 +74,7 @@ class LibvirtProvider(Provider):
         self.accel = accel
         self.vcpus = vcpus
         self.boot_timeout = boot_timeout
+        self.request_timeout = request_timeout
         self.uri = uri
         self._image_dir = Path(image) if image else None
         self._installer = Path(installer) if installer else None
@@ -127,7 +131,7 @@ class LibvirtProvider(Provider):
                 state = f"unreachable through libvirt ({err})"
             return f"the VM {self.vm_id} is {state}; its console ends with: {self.console_tail(2)!r}"
         try:
-            health = self.client.health()
+            health = self.client.health(timeout=QUICK_TIMEOUT)
         except GuestError as err:
             return f"the guest agent in the VM does not answer: {err}"
         names = {"xvfb": "the X server", "wm": "the window manager", "dbus": "the session bus", "app": "the app"}
@@ -233,7 +237,7 @@ class LibvirtProvider(Provider):
         except libvirt.libvirtError as err:
             raise ProviderError(f"libvirt could not start the {self.app} VM: {err}") from err
         self.timings["accel_kvm"] = float(kvm)
-        self._client = GuestClient("127.0.0.1", port, self._token)
+        self._client = GuestClient("127.0.0.1", port, self._token, timeout=self.request_timeout)
         self._wait_guest(started + self.boot_timeout)
         self.timings["boot_seconds"] = round(time.monotonic() - started, 3)
         slow = GuestClient("127.0.0.1", port, self._token, timeout=self.boot_timeout)
