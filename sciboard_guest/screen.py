@@ -66,21 +66,24 @@ class Screen:
         frame = np.frombuffer(self.raw_bgrx(), np.uint8).reshape(self.height, -1, 4)[:, : self.width]
         return frame[:, :, 2::-1].copy()
 
-    def settle(self, quiet: float = 0.2, timeout: float = 3.0, interval: float = 0.03) -> tuple[bool, float]:
+    def settle(self, quiet: float = 0.2, timeout: float = 3.0, interval: float = 0.03,
+               first_change: float = 0.0) -> tuple[bool, float]:
         """Wait until frames stop changing for ``quiet`` seconds (bounded by ``timeout``).
 
-        Returns (settled, seconds waited).
+        While no frame has changed yet, a quiet screen is trusted only after ``first_change``
+        seconds (an app that draws an input's effect late). Returns (settled, seconds waited).
         """
         start = time.monotonic()
         previous = self.raw_bgrx()
         stable_since = start
+        changed = False
         while True:
             time.sleep(interval)
             now = time.monotonic()
             current = self.raw_bgrx()
             if current != previous:
-                previous, stable_since = current, now
-            elif now - stable_since >= quiet:
+                previous, stable_since, changed = current, now, True
+            elif now - stable_since >= (quiet if changed else max(quiet, first_change)):
                 return True, now - start
             if now - start >= timeout:
                 return False, now - start

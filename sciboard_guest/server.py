@@ -243,10 +243,12 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
         def ep_settle(self, body: dict, query: dict) -> Any:
             quiet = min(max(_seconds(body, "quiet", 0.2), 0.0), 5.0)
             timeout = min(max(_seconds(body, "timeout", 3.0), 0.0), 30.0)
+            first_change = 0.0
             if guest.app is not None:
                 quiet = max(quiet, guest.app.settle_quiet)
-                timeout = max(timeout, 2 * quiet)
-            settled, waited = guest.screen.settle(quiet=quiet, timeout=timeout)
+                first_change = guest.app.first_change_wait
+                timeout = max(timeout, 2 * quiet, first_change + quiet)
+            settled, waited = guest.screen.settle(quiet=quiet, timeout=timeout, first_change=first_change)
             return {"settled": settled, "seconds": round(waited, 3), "app_alive": guest.desktop.alive("app")}
 
         def ep_input(self, body: dict, query: dict) -> Any:

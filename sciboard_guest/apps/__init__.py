@@ -65,6 +65,8 @@ class GuestApp:
     #: The shortest quiet period that proves this app's screen has settled (an app that redraws at a
     #: low idle frame rate shows an input's effect only at its next frame); /settle never waits less.
     settle_quiet: float = 0.0
+    #: How late an input's effect may reach this app's screen: /settle trusts an unchanged screen only after this.
+    first_change_wait: float = 0.0
     _ready: Callable[[AppContext, float], None] | None = None
     _restore: Callable[[AppContext], None] | None = None
     setups: dict[str, Callable[..., Any]] = field(default_factory=dict)

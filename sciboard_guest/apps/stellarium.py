@@ -35,10 +35,13 @@ from typing import Any
 from sciboard_guest.apps import AppContext, AppError, GuestApp
 
 DEFAULT_CONFIG = Path("/usr/share/stellarium/data/default_cfg.ini")
-#: Idle / interactive frame rates. Stellarium shows an input's effect at its next idle frame, so the
-#: guest's settle waits a little longer than one idle frame interval (SETTLE_QUIET).
+#: Idle / interactive frame rates. Stellarium shows an input's effect only at its next idle-rate frame
+#: (and a 1920x1080 llvmpipe frame takes up to ~1 s on a busy machine), so the guest's settle trusts an
+#: unchanged screen only after FIRST_CHANGE_WAIT; once frames change it wants SETTLE_QUIET without change
+#: (more than one interactive frame interval).
 MIN_FPS, MAX_FPS = 2, 5
-SETTLE_QUIET = 0.7
+SETTLE_QUIET = 0.45
+FIRST_CHANGE_WAIT = 1.6
 UNIX_EPOCH_JD = 2440587.5
 SECONDS_PER_DAY = 86400.0
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .'()+\-]{0,59}")
@@ -73,7 +76,8 @@ def config_overrides(port: int, password: str) -> dict[str, dict[str, str]]:
                           "enable_cors": "false"},
         "search": {"flag_search_online": "false"},
         "stars": {"flag_star_twinkle": "false"},
-        "gui": {"auto_hide_horizontal_toolbar": "false", "auto_hide_vertical_toolbar": "false"},
+        # No FPS counter: its text changes every frame, so the screen would never look settled.
+        "gui": {"auto_hide_horizontal_toolbar": "false", "auto_hide_vertical_toolbar": "false", "flag_show_fps": "false"},
         "init_location": {"location": BASELINE.location},
         "navigation": {"startup_time_mode": "Preset", "preset_sky_time": f"{jd_from_utc(BASELINE.utc):.6f}",
                        "init_fov": f"{BASELINE.fov:g}"},
@@ -136,6 +140,7 @@ APP = GuestApp(
     ready_timeout=120.0,
     prepare=prepare_home,
     settle_quiet=SETTLE_QUIET,
+    first_change_wait=FIRST_CHANGE_WAIT,
 )
 
 
@@ -293,7 +298,7 @@ def _ready(ctx: AppContext, deadline: float) -> None:
     _apply_baseline(ctx)
     ctx.state["props"] = {name: item["value"] for name, item in _property_list(ctx).items()
                           if _restorable(name, item)}
-    ctx.settle(quiet=SETTLE_QUIET, timeout=10.0)
+    ctx.settle(quiet=SETTLE_QUIET, timeout=10.0, first_change=FIRST_CHANGE_WAIT)
 
 
 def _restorable(name: str, item: dict[str, Any]) -> bool:
