@@ -234,12 +234,46 @@ def build_output(ctx: AppContext) -> dict[str, Any]:
     """What TeXstudio's own build left next to the document: PDF present, newer than the source, pages."""
     name = _main_name(ctx)
     wait_idle(ctx)
+    _wait_for_build(ctx)
     folder = _project_dir(ctx)
     source, pdf, log = (folder / name), folder / (Path(name).stem + ".pdf"), folder / (Path(name).stem + ".log")
     exists = pdf.is_file()
     fresh = exists and source.is_file() and pdf.stat().st_mtime >= source.stat().st_mtime
     pages = parse_log(log.read_text(errors="replace"))["pages"] if log.is_file() else None
     return {"pdf": exists, "fresh": fresh, "pages": pages}
+
+
+_TEX_TOOLS = frozenset({"pdflatex", "latex", "xelatex", "lualatex", "bibtex", "biber", "latexmk", "makeindex"})
+
+
+def _running_tex_tools(root_pid: int) -> list[str]:
+    """Names of TeX tools running below process ``root_pid`` (from /proc)."""
+    parents, names = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                comm, rest = (entry / "stat").read_text().rsplit(")", 1)
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(rest.split()[1])
+            names[int(entry.name)] = comm.split("(", 1)[1]
+    found = []
+    for pid, name in names.items():
+        ancestor = parents.get(pid)
+        while ancestor and ancestor != root_pid:
+            ancestor = parents.get(ancestor)
+        if ancestor == root_pid and name in _TEX_TOOLS:
+            found.append(name)
+    return found
+
+
+def _wait_for_build(ctx: AppContext, timeout: float = 60.0) -> None:
+    """Wait (bounded) until no compile started from TeXstudio is still running."""
+    if ctx.app_pid is None:
+        return
+    deadline = time.monotonic() + timeout
+    while _running_tex_tools(ctx.app_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 @APP.probe("compile")
