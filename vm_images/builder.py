@@ -8,9 +8,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from vm_images import guest_config, images_dir, vm_dir
 from vm_images.recipe import Recipe, RecipeError, load
@@ -174,7 +175,7 @@ def _mmdebstrap_argv(recipe: Recipe, root: Path, installer: Path | None) -> list
 
 
 def _run(argv: list[str], what: str, output: TextIO | None) -> None:
-    proc = subprocess.run(argv, stdout=output or sys.stderr, stderr=subprocess.STDOUT)
+    proc = subprocess.run(argv, stdout=output or sys.stderr, stderr=subprocess.STDOUT, check=False)
     if proc.returncode != 0:
         raise BuildError(f"{what} failed (exit {proc.returncode}); its output is above")
 

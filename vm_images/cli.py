@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from vm_images import images_dir
 from vm_images.builder import BuildError, build, built_images, image_for, prune

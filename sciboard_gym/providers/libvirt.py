@@ -43,7 +43,7 @@ _STATES = {0: "in no state", 1: "running", 2: "blocked", 3: "paused", 4: "shutti
 
 
 #: Providers with a VM, closed at interpreter exit so that no domain outlives the process.
-_LIVE: "weakref.WeakSet[LibvirtProvider]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[LibvirtProvider] = weakref.WeakSet()
 
 
 @atexit.register
@@ -153,7 +153,7 @@ class LibvirtProvider(Provider):
         if self._conn is not None:
             try:
                 self._conn.close()
-            except Exception:
+            except libvirt_host.libvirt_module().libvirtError:
                 pass
             self._conn = None
         if self._workdir is not None:
@@ -212,7 +212,7 @@ class LibvirtProvider(Provider):
         _LIVE.add(self)
         overlay = self._workdir / "overlay.qcow2"
         proc = subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(image.disk),
-                               str(overlay)], capture_output=True, text=True)
+                               str(overlay)], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise ProviderError(f"could not create the overlay of {image.disk}: {proc.stderr.strip()}")
         self._token = secrets.token_urlsafe(24)

@@ -70,7 +70,7 @@ def _start_daemons() -> None:
                                 f"(see scripts/apt/vm.txt)")
         for directory in ("/run/libvirt", "/var/log/libvirt"):
             Path(directory).mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run([binary, "--daemon"], capture_output=True, text=True, timeout=30)
+        proc = subprocess.run([binary, "--daemon"], capture_output=True, text=True, timeout=30, check=False)
         if proc.returncode != 0:
             raise ProviderError(f"{name} failed to start: {proc.stderr.strip()}")
         deadline = time.monotonic() + 10
@@ -111,12 +111,12 @@ def stop_started_daemons() -> None:
     """Stop the daemons this process started, unless a domain is still running on them."""
     if not _started:
         return
+    libvirt = libvirt_module()
     try:
-        libvirt = libvirt_module()
         conn = libvirt.open(DEFAULT_URI)
         busy = conn.numOfDomains() > 0
         conn.close()
-    except Exception:
+    except libvirt.libvirtError:
         busy = False
     if busy:
         return
@@ -144,7 +144,7 @@ def kvm_works(kernel: Path, timeout: float = 20.0) -> bool:
                 "-display", "none", "-no-reboot", "-serial", "stdio", "-kernel", str(kernel),
                 "-append", "console=ttyS0 panic=-1"]
         try:
-            proc = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            proc = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
             works = b"Kernel panic" in proc.stdout
         except subprocess.TimeoutExpired:
             works = False
