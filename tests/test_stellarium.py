@@ -231,3 +231,29 @@ def test_reset_times_are_reported(live_env):
         env.step(env.task.oracle[0])
     print(f"\nstellarium reset seconds: {seconds[1:]}, median {statistics.median(seconds[1:]):.2f}")
     assert all(s > 0 for s in seconds)
+
+
+class FakeClock:
+    """Monotonic time that only moves when the code under test sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+@pytest.mark.parametrize("first_change,expect_new_frame", [(0.0, False), (guest.FIRST_CHANGE_WAIT, True)])
+def test_settle_waits_for_a_late_first_frame(monkeypatch, first_change, expect_new_frame):
+    """Stellarium draws an input's effect ~0.9 s late: a plain settle returns the old frame, ours the new one."""
+    from sciboard_guest import screen as screen_module
+
+    clock = FakeClock()
+    monkeypatch.setattr(screen_module, "time", clock)
+    screen = screen_module.Screen.__new__(screen_module.Screen)
+    screen.raw_bgrx = lambda: b"new" if clock.now >= 0.9 else b"old"
+    settled, _ = screen.settle(quiet=guest.SETTLE_QUIET, timeout=5.0, first_change=first_change)
+    assert settled and (screen.raw_bgrx() == b"new") is expect_new_frame
