@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -99,6 +100,22 @@ def build(app: str, installer: Path | None = None, force: bool = False,
         say(f"[vm build {app}] up to date: {image.path}")
         return image
     _check_host()
+    vm_dir().mkdir(parents=True, exist_ok=True)
+    with open(vm_dir() / "build.lock", "w") as lock:  # one build at a time (tests may build in parallel)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"[vm build {app}] waiting for another image build to finish")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if image.complete() and not force:  # the other build made it
+            say(f"[vm build {app}] up to date: {image.path}")
+            return image
+        return _build_locked(recipe, image, installer, say, output)
+
+
+def _build_locked(recipe: Recipe, image: Image, installer: Path | None, say: Callable[[str], None],
+                  output: TextIO | None) -> Image:
+    app = recipe.app
     started = time.monotonic()
     step = _stepper(app, started, say)
     work = vm_dir() / "build" / f"{app}-{image.digest}"

@@ -71,11 +71,13 @@ def _start_daemons() -> None:
         for directory in ("/run/libvirt", "/var/log/libvirt"):
             Path(directory).mkdir(parents=True, exist_ok=True)
         proc = subprocess.run([binary, "--daemon"], capture_output=True, text=True, timeout=30, check=False)
-        if proc.returncode != 0:
-            raise ProviderError(f"{name} failed to start: {proc.stderr.strip()}")
         deadline = time.monotonic() + 10
         while not _running(pid_file) and time.monotonic() < deadline:
             time.sleep(0.05)
+        if proc.returncode != 0:
+            if _running(pid_file):  # another process started it at the same moment
+                continue
+            raise ProviderError(f"{name} failed to start: {proc.stderr.strip()}")
         if _running(pid_file):
             _started.append((name, int(pid_file.read_text().strip())))
 
