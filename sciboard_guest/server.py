@@ -134,6 +134,7 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stall
         server_version = "sciboard-guest"
         timeout = IO_TIMEOUT
 
