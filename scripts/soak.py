@@ -109,11 +109,24 @@ def sample(envs: list[SciBoardEnv]) -> dict[str, float]:
     }
 
 
+def kill(pid: int) -> None:
+    """SIGKILL ``pid`` and wait until the kernel has torn it down (every thread gone: a zombie or reaped)."""
+    os.kill(pid, signal.SIGKILL)
+    for _ in range(1000):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state in "ZX" and len(os.listdir(f"/proc/{pid}/task")) <= 1:
+                return
+        except OSError:
+            return
+        time.sleep(0.01)
+
+
 def inject(env: SciBoardEnv, fault: str) -> str:
-    """Kill one process of ``env``'s desktop with SIGKILL; returns which."""
+    """Kill one process of ``env``'s desktop; returns which."""
     guest = env.provider._proc.pid
     if fault == "guest":
-        os.kill(guest, signal.SIGKILL)
+        kill(guest)
         return "guest agent"
     for pid in processes.tagged_pids(env.provider.desktop_id):
         try:
@@ -123,7 +136,7 @@ def inject(env: SciBoardEnv, fault: str) -> str:
             continue
         is_app = comm not in _DESKTOP_COMMS and not comm.startswith("at-spi")
         if parent == str(guest) and (comm == "Xvfb" if fault == "xserver" else is_app):
-            os.kill(pid, signal.SIGKILL)
+            kill(pid)
             return comm
     raise RuntimeError(f"no {fault} process found on {env.app}'s desktop")
 

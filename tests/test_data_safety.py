@@ -1,8 +1,8 @@
 """Data safety: a writer process SIGKILLed mid-write leaves the previous file intact.
 
 A real child process writes big files over and over and says when each write starts;
-the test kills it right then, and checks that every file on disk is a complete
-version (a temporary left behind proves the kill landed mid-write). The same kill
+the test kills it at a random moment soon after, and checks that every file on disk is a
+complete version (a temporary left behind proves the kill landed mid-write). The same kill
 against a plain ``write_bytes`` tears the file: the check is able to fail.
 """
 
@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,7 @@ from sciboard_gym.trajectory import load_trajectory
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD_MIB = 16
-ROUNDS = 4
+MAX_ROUNDS = 12
 
 #: The child: writes two alternating versions of ``target`` over and over (all its time goes into
 #: writing), announcing each write on stdout.
@@ -48,6 +50,7 @@ for generation in range(10**6):
 #: The child: records one long episode step by step (frames, steps.jsonl, episode.json), announcing each step.
 RECORDER = """
 import sys
+import time
 from pathlib import Path
 import numpy as np
 from sciboard_gym.trajectory import TrajectoryRecorder
@@ -67,10 +70,11 @@ def _start(code: str, *args: str) -> subprocess.Popen:
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True)
 
 
-def _kill_when(proc: subprocess.Popen, announced: int) -> None:
-    """SIGKILL the child as soon as it announces write number ``announced``."""
+def _kill_when(proc: subprocess.Popen, announced: int, delay: float = 0.0) -> None:
+    """SIGKILL the child ``delay`` seconds after it announces write number ``announced``."""
     for line in proc.stdout:
         if int(line) >= announced:
+            time.sleep(delay)
             os.kill(proc.pid, signal.SIGKILL)
             break
     proc.wait()
@@ -82,29 +86,33 @@ def _complete(data: bytes) -> bool:
     return hashlib.sha256(body).hexdigest().encode() == digest
 
 
-def _kill_writer_rounds(tmp_path: Path, mode: str) -> tuple[int, int]:
-    """Kill the writer ROUNDS times; returns (torn files, rounds that left a temporary: killed mid-write)."""
+def _kill_writer_until(tmp_path: Path, mode: str, wanted: str) -> tuple[int, int]:
+    """Kill the writer at random moments until ``wanted`` ("torn" or "mid-write") happened, at most
+    MAX_ROUNDS times; returns (torn files, kills that left a temporary, i.e. landed mid-write)."""
     target = tmp_path / "checkpoint.bin"
-    torn = partial = 0
-    for round_ in range(ROUNDS):
+    rng = random.Random(0)
+    torn = mid_write = 0
+    for _ in range(MAX_ROUNDS):
         proc = _start(WRITER, mode, str(target), str(PAYLOAD_MIB))
-        _kill_when(proc, 1 + round_)
+        _kill_when(proc, 1, delay=rng.uniform(0.0, 0.05))
         torn += not _complete(target.read_bytes())
         leftovers = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-        partial += bool(leftovers)
+        mid_write += bool(leftovers)
         for leftover in leftovers:
             leftover.unlink()
-    return torn, partial
+        if (torn if wanted == "torn" else mid_write):
+            break
+    return torn, mid_write
 
 
 def test_atomic_write_survives_sigkill_mid_write(tmp_path):
-    torn, partial = _kill_writer_rounds(tmp_path, "atomic")
+    torn, mid_write = _kill_writer_until(tmp_path, "atomic", "mid-write")
+    assert mid_write > 0, "no kill landed mid-write: the test proved nothing"
     assert torn == 0
-    assert partial > 0, "no kill landed mid-write: the test proved nothing"
 
 
 def test_plain_write_is_torn_by_the_same_kill(tmp_path):
-    torn, _ = _kill_writer_rounds(tmp_path, "plain")
+    torn, _ = _kill_writer_until(tmp_path, "plain", "torn")
     assert torn > 0
 
 
