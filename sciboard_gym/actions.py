@@ -340,7 +340,7 @@ def _format_arg(value: Any) -> str:
     return str(value)
 
 
-def _show(number: int | float) -> str:
+def _show(number: float) -> str:
     """A number for an error message (Python refuses to print ints of more than 4300 digits)."""
     return f"{number:g}" if isinstance(number, float) or abs(number) < 10**15 else "a huge number"
 

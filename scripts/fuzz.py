@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             target()
             verdict = "ok"
-        except Exception:  # report every target, then fail
+        except Exception:  # noqa: BLE001  (report every target, then fail)
             failures += 1
             verdict = "FAILED\n" + traceback.format_exc()
         print(f"{name:32s} {test_fuzz.EXECUTED[name]:7d} inputs  {time.monotonic() - started:6.1f} s  {verdict}",

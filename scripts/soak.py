@@ -30,11 +30,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from baselines.random_agent import RandomAgent  # noqa: E402
-from sciboard_guest import processes  # noqa: E402
-from sciboard_gym.env import SciBoardEnv  # noqa: E402
-from sciboard_gym.episode import run_episode  # noqa: E402
-from sciboard_gym.trajectory import atomic_write_json  # noqa: E402
+from baselines.random_agent import RandomAgent
+from sciboard_guest import processes
+from sciboard_gym.env import SciBoardEnv
+from sciboard_gym.episode import run_episode
+from sciboard_gym.trajectory import atomic_write_json
 
 FAULTS = ("guest", "xserver", "app")  # the guest first: leaks it causes persist to the end
 _DESKTOP_COMMS = {"Xvfb", "openbox", "dbus-daemon", "dbus-send", "xdotool"}
@@ -200,7 +200,8 @@ def soak(episodes: int, apps: list[str], max_steps: int | None = None, fault_eve
                 pending.append(FAULTS[(episode - quiet) // fault_every % len(FAULTS)])
             injected: list[str] = []
 
-            def on_step(index: int, action: str, info: dict[str, Any]) -> None:
+            def on_step(index: int, action: str, info: dict[str, Any], env: SciBoardEnv = env,
+                        injected: list[str] = injected) -> None:
                 if index == 1:
                     report.samples.append(sample(envs))
                 if pending and not injected and "success" not in info:  # not the episode's last step
@@ -208,7 +209,7 @@ def soak(episodes: int, apps: list[str], max_steps: int | None = None, fault_eve
 
             try:
                 result = run_episode(env, agent, seed=seed + episode, on_step=on_step)
-            except Exception as err:  # the soak's verdict: an episode must never raise
+            except Exception as err:  # noqa: BLE001  (the verdict: an episode must never raise)
                 report.crashes.append(f"episode {episode}: {type(err).__name__}: {err}\n{traceback.format_exc(limit=4)}")
                 continue
             report.episodes += 1
