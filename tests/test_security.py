@@ -192,13 +192,6 @@ TRAVERSALS = ["../secret.txt", "../../secret.txt", "/etc/passwd", "{outside}/sec
               "..", ".", "", "link/secret.txt", "link", "./../secret.txt", "secret.txt\x00.pdb", "~/../secret.txt"]
 
 
-#: Known bugs, reported: a symlink inside HOME (which the app's own shell can create) is followed out of it.
-KNOWN_ESCAPES = {
-    ("grass", "file_info"): "grass._home_file follows symlinks out of HOME (needs resolve() + is_relative_to)",
-    ("grass", "file_text"): "grass._home_file follows symlinks out of HOME (needs resolve() + is_relative_to)",
-}
-
-
 def _file_entry_points() -> list:
     """(app, kind, name) of every registered setup step and probe that takes a file or path argument."""
     found = []
@@ -210,8 +203,7 @@ def _file_entry_points() -> list:
         for kind, table in (("setup step", module.APP.setups), ("probe", module.APP.probes)):
             for name, fn in table.items():
                 if {"path", "file", "folder", "directory"} & set(inspect.signature(fn).parameters):
-                    marks = [pytest.mark.xfail(reason=KNOWN_ESCAPES[app, name])] if (app, name) in KNOWN_ESCAPES else []
-                    found.append(pytest.param(app, kind, name, marks=marks))
+                    found.append(pytest.param(app, kind, name))
     return found
 
 

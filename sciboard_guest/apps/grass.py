@@ -389,9 +389,14 @@ def region(ctx: AppContext, map: str = "", mapset: str = "") -> dict[str, Any]:
 # --- probes: files the GUI or modules wrote ----------------------------------------------
 
 def _home_file(ctx: AppContext, path: str) -> Path:
+    """``path`` under the episode's HOME; symlinks are resolved and must stay inside it."""
     if not isinstance(path, str) or not path or path.startswith("/") or ".." in Path(path).parts:
         raise ValueError("path must be relative to the episode's HOME (no '..')")
-    return ctx.home / path
+    home = ctx.home.resolve()
+    target = (home / path).resolve()
+    if not target.is_relative_to(home):
+        raise ValueError(f"{path!r} leads outside the episode's HOME")
+    return target
 
 
 @APP.probe("file_info")
