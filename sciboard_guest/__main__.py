@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screen", default="1920x1080", help="WIDTHxHEIGHT of an owned Xvfb")
     parser.add_argument("--display", help="attach to this X display instead of starting Xvfb")
     parser.add_argument("--xauthority", help="Xauthority of --display")
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="shut the desktop down when the process that started the guest exits")
     args = parser.parse_args(argv)
 
     if args.bind not in ("127.0.0.1", "::1", "localhost") and not args.bind.startswith("10.0.2."):
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         desktop.shutdown()
         print(f"sciboard_guest: desktop failed to start: {err}", file=sys.stderr)
         return 1
-    serve(guest, token, args.bind, args.port, args.port_file)
+    serve(guest, token, args.bind, args.port, args.port_file, exit_with_parent=args.exit_with_parent)
     return 0
 
 

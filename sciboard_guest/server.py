@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import math
 import struct
 import threading
@@ -308,7 +309,8 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(guest: Guest, token: str, bind: str, port: int, port_file: Path | None) -> None:
+def serve(guest: Guest, token: str, bind: str, port: int, port_file: Path | None,
+          exit_with_parent: bool = False) -> None:
     """Serve (a thread per connection, requests serialised) until /shutdown or SIGTERM, then tear down."""
     server = ThreadingHTTPServer((bind, port), make_handler(guest, token))
     server.daemon_threads = True
@@ -319,9 +321,12 @@ def serve(guest: Guest, token: str, bind: str, port: int, port_file: Path | None
         tmp.write_text(str(server.server_address[1]))
         tmp.rename(port_file)
     try:
+        parent = os.getppid()
         while not guest.stopping.wait(0.5):
             with guest.lock:
                 guest.desktop.reap()
+            if exit_with_parent and os.getppid() != parent:
+                break  # the env that owned this desktop is gone: do not leave an orphaned desktop running
     finally:
         server.shutdown()
         server.server_close()

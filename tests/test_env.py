@@ -159,3 +159,23 @@ def test_set_of_marks_observation():
         assert np.array_equal(obs["som_screenshot"][500:600, 500:600], obs["screenshot"][500:600, 500:600])
     finally:
         env.close()
+
+
+def test_desktop_does_not_outlive_a_killed_env_process(tmp_path):
+    """An env process that dies without close() (killed, crashed) takes its desktop with it."""
+    import subprocess
+    import sys
+    import time
+
+    script = ("import sys; from sciboard_gym.env import SciBoardEnv; "
+              "env = SciBoardEnv(app='kalgebra', task='kalgebra/assign-sum'); env.reset(seed=0); "
+              "print(env.provider.desktop_id, flush=True); sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    desktop_id = child.stdout.readline().strip()
+    assert processes.tagged_pids(desktop_id)
+    child.kill()
+    child.wait()
+    deadline = time.monotonic() + 30
+    while processes.tagged_pids(desktop_id) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes.tagged_pids(desktop_id) == []

@@ -73,7 +73,8 @@ class LocalProvider(Provider):
         with open(self._workdir / "guest.log", "ab") as log:
             self._proc = subprocess.Popen(
                 [GUEST_PYTHON, "-m", "sciboard_guest", "--workdir", str(self._workdir / "desktop"),
-                 "--token-file", str(token_file), "--port-file", str(port_file), "--screen", f"{width}x{height}"],
+                 "--token-file", str(token_file), "--port-file", str(port_file), "--screen", f"{width}x{height}",
+                 "--exit-with-parent"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             )
         deadline = time.monotonic() + self.start_timeout
