@@ -55,6 +55,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     terminalreporter.write_line(f"{sum(_durations.values()):8.1f}  total (summed over workers)")
 
 
+@pytest.fixture(scope="module")
+def desktop():
+    """(provider, client): a bare 800x600 local desktop running KAlgebra, shared by one test module."""
+    from sciboard_gym.providers.local import LocalProvider
+
+    provider = LocalProvider(screen_size=(800, 600))
+    client = provider.start()
+    client.launch("kalgebra")
+    yield provider, client
+    provider.close()
+
+
 @pytest.fixture
 def stopwatch():
     start = time.monotonic()

@@ -5,23 +5,14 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sciboard_gym.guest_client import GuestClient, GuestError
-from sciboard_gym.providers.local import LocalProvider
 
 pytestmark = pytest.mark.desktop
-
-
-@pytest.fixture(scope="module")
-def desktop():
-    provider = LocalProvider(screen_size=(800, 600))
-    client = provider.start()
-    client.launch("kalgebra")
-    yield provider, client
-    provider.close()
 
 
 def raw(client: GuestClient, method: str, path: str, body: bytes | None = None, token: str | None = "keep",
@@ -53,7 +44,7 @@ def test_listens_on_loopback_only(desktop):
     _, client = desktop
     assert client.host == "127.0.0.1"
     listening = []
-    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
         local, state = line.split()[1], line.split()[3]
         address, port = local.split(":")
         if int(port, 16) == client.port and state == "0A":

@@ -23,21 +23,12 @@ from hypothesis import strategies as st
 
 from sciboard_guest import apps, processes
 from sciboard_gym.guest_client import GuestClient, GuestError
-from sciboard_gym.providers.local import GUEST_PYTHON, LocalProvider
+from sciboard_gym.providers.local import GUEST_PYTHON
 
 ROOT = Path(__file__).resolve().parents[1]
 ROUTES = [("GET", "/health"), ("GET", "/screenshot"), ("POST", "/settle"), ("POST", "/input"), ("GET", "/a11y"),
           ("POST", "/app/launch"), ("POST", "/app/stop"), ("POST", "/setup"), ("POST", "/probe"),
           ("POST", "/shutdown")]
-
-
-@pytest.fixture(scope="module")
-def desktop():
-    provider = LocalProvider(screen_size=(800, 600))
-    client = provider.start()
-    client.launch("kalgebra")
-    yield provider, client
-    provider.close()
 
 
 def request(client: GuestClient, method: str, path: str, body: bytes | None = None,
