@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from coda_agent.cerebellum import Cerebellum, Grounding
 from coda_agent.cerebrum import Cerebrum, PlanStep

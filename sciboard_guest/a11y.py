@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 MAX_NODES = 4000
 
@@ -19,7 +20,7 @@ class Node:
     value: float | None = None
     box: tuple[int, int, int, int] | None = None
     showing: bool = False
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -28,12 +29,12 @@ class Node:
             "children": [c.to_dict() for c in self.children],
         }
 
-    def walk(self) -> Iterator["Node"]:
+    def walk(self) -> Iterator[Node]:
         yield self
         for child in self.children:
             yield from child.walk()
 
-    def find(self, role: str | None = None, name: str | None = None) -> Iterator["Node"]:
+    def find(self, role: str | None = None, name: str | None = None) -> Iterator[Node]:
         for node in self.walk():
             if (role is None or node.role == role) and (name is None or node.name == name):
                 yield node
@@ -101,8 +102,8 @@ class Element:
         return self._get("box", read)
 
     @property
-    def children(self) -> list["Element"]:
-        def read() -> list["Element"]:
+    def children(self) -> list[Element]:
+        def read() -> list[Element]:
             out = []
             for i in range(min(self._acc.get_child_count(), 5000)):
                 child = self._acc.get_child_at_index(i)
@@ -113,7 +114,7 @@ class Element:
         return self._get("children", read) or []
 
     def find(self, role: str | None = None, name: str | None = None, max_depth: int = 12,
-             skip_roles: tuple[str, ...] = ("list", "combo box", "menu bar", "page tab list")) -> Iterator["Element"]:
+             skip_roles: tuple[str, ...] = ("list", "combo box", "menu bar", "page tab list")) -> Iterator[Element]:
         """Depth-first search; does not descend into ``skip_roles`` (big, rarely needed subtrees)."""
         stack: list[tuple[Element, int]] = [(self, 0)]
         while stack:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import math
+import os
 import struct
 import threading
 import time

@@ -5,7 +5,8 @@ from __future__ import annotations
 import string
 import time
 import zlib
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from sciboard_gym.agent import Agent
 from sciboard_gym.trajectory import TrajectoryRecorder

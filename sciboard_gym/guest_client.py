@@ -5,7 +5,8 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
@@ -57,7 +58,7 @@ class GuestClient:
                 response = self._conn.getresponse()
                 data = response.read()
                 return response.status, {k.lower(): v for k, v in response.getheaders()}, data
-            except (ConnectionError, http.client.HTTPException, socket.timeout, OSError) as err:
+            except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as err:
                 self.close()
                 # A kept-alive connection may have been closed by the server: retry once on a fresh one.
                 if attempt == 1 or isinstance(err, socket.timeout):

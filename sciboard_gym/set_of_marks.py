@@ -7,7 +7,8 @@ a box on screen); the screenshot gets a numbered outline per mark, and a legend 
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-import torch  # noqa: E402
+import torch
 
 torch.set_num_threads(1)  # tiny models gain nothing from threads; the machine is shared
 
-import requests  # noqa: E402
+import requests
 
-from coda_agent import BackendError, Cerebellum, Message, OpenAIBackend, TransformersBackend  # noqa: E402
-from coda_agent.images import model_image  # noqa: E402
-from coda_agent.tiny import cached_tiny_qwen25vl  # noqa: E402
+from coda_agent import BackendError, Cerebellum, Message, OpenAIBackend, TransformersBackend
+from coda_agent.images import model_image
+from coda_agent.tiny import cached_tiny_qwen25vl
 
 PIXELS = 112 * 112 * 4
 SERVED_NAME = "tiny-qwen25vl"

@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-import torch  # noqa: E402
+import torch
 
 torch.set_num_threads(1)  # tiny models gain nothing from threads; the machine is shared
 
-import gymnasium as gym  # noqa: E402
+import gymnasium as gym
 
-import sciboard_gym  # noqa: E402,F401  (registers the envs)
-from coda_agent import Cerebellum, Cerebrum, CODAAgent, TransformersBackend  # noqa: E402
-from coda_agent.tiny import cached_tiny_qwen25vl  # noqa: E402
-from coda_agent.uitars import CoordinateFrame, parse_uitars  # noqa: E402
+import sciboard_gym  # noqa: F401  (registers the envs)
+from coda_agent import Cerebellum, Cerebrum, CODAAgent, TransformersBackend
+from coda_agent.tiny import cached_tiny_qwen25vl
+from coda_agent.uitars import CoordinateFrame, parse_uitars
 
 pytestmark = pytest.mark.desktop
 PIXELS = 112 * 112 * 4

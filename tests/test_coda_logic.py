@@ -6,7 +6,7 @@ test_coda_env.py and test_backends_http.py.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pytest

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-import torch  # noqa: E402
+import torch
 
 torch.set_num_threads(1)  # tiny models gain nothing from threads; the machine is shared
 
-from coda_agent import Cerebellum, Cerebrum, CODAAgent, Message, TransformersBackend  # noqa: E402
-from coda_agent.images import model_image  # noqa: E402
-from coda_agent.tiny import FIRST_SPECIAL_ID, SPECIAL_TOKENS, build_tiny_qwen25vl  # noqa: E402
+from coda_agent import Cerebellum, Cerebrum, CODAAgent, Message, TransformersBackend
+from coda_agent.images import model_image
+from coda_agent.tiny import FIRST_SPECIAL_ID, SPECIAL_TOKENS, build_tiny_qwen25vl
 
 PIXELS = 112 * 112 * 4
 

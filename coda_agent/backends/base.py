@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence, Union, runtime_checkable
+from typing import Protocol, Union, runtime_checkable
 
 from PIL import Image
 
@@ -25,7 +26,7 @@ class Message:
     parts: tuple[Part, ...]
 
     @classmethod
-    def of(cls, role: str, *parts: Part) -> "Message":
+    def of(cls, role: str, *parts: Part) -> Message:
         return cls(role, tuple(parts))
 
     def images(self) -> list[Image.Image]:

@@ -14,9 +14,10 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 KNOWN_APPS = ("kalgebra", "grass", "pymol", "stellarium", "texstudio", "chimerax", "celestia")
 

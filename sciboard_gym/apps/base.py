@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from sciboard_guest import apps as guest_apps
 from sciboard_gym.guest_client import GuestClient, GuestError

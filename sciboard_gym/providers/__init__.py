@@ -23,4 +23,4 @@ def make_provider(name: str, app: str, screen_size: tuple[int, int], **options: 
     return provider_cls(screen_size=screen_size, app=app, **options)
 
 
-__all__ = ["Provider", "ProviderError", "make_provider", "PROVIDERS"]
+__all__ = ["PROVIDERS", "Provider", "ProviderError", "make_provider"]

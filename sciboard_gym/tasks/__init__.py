@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ class Task:
     source: str = ""
 
     @classmethod
-    def from_dict(cls, data: Any, source: str = "<dict>") -> "Task":
+    def from_dict(cls, data: Any, source: str = "<dict>") -> Task:
         """Validate ``data`` against the schema and build a Task (raises :class:`TaskError`)."""
         try:
             errors = sorted(_VALIDATOR.iter_errors(data), key=lambda e: list(e.absolute_path))
@@ -106,7 +106,7 @@ def load_task_file(path: str | Path) -> Task:
     return task
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_app_tasks(app: str, directory: str | None = None) -> tuple[Task, ...]:
     """All tasks of ``app`` (from ``directory`` or the package's task folder), sorted by id."""
     folder = Path(directory) if directory else TASKS_DIR / app
