@@ -20,11 +20,17 @@ _durations: dict[str, float] = defaultdict(float)
 
 @pytest.fixture(scope="session")
 def live_env():
-    """``live_env(app)`` -> a started SciBoardEnv for ``app``, shared by the worker's tests."""
+    """``live_env(app)`` -> a started SciBoardEnv for ``app``, shared by the worker's tests.
+
+    One app runs per worker at a time: asking for another app closes the previous one (an idle
+    app still costs CPU). The oracle tests are grouped per app (``xdist_group``), so this is rare.
+    """
     from sciboard_gym.env import SciBoardEnv
 
     def get(app: str) -> SciBoardEnv:
         if app not in _envs:
+            for other in list(_envs):
+                _envs.pop(other).close()
             try:
                 get_adapter(app).preflight_local()
             except AppNotInstalled as err:
@@ -71,3 +77,13 @@ def desktop():
 def stopwatch():
     start = time.monotonic()
     yield lambda: time.monotonic() - start
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each app's episodes together (oracle and immediate-done runs), so a worker starts each app once."""
+
+    def group(item: pytest.Item) -> str:
+        marker = item.get_closest_marker("xdist_group")
+        return marker.args[0] if marker else ""
+
+    items.sort(key=group)

@@ -9,10 +9,12 @@ from sciboard_gym.tasks import load_app_tasks, task_apps
 
 pytestmark = pytest.mark.desktop
 
-CASES = [(t.app, t.id) for app in task_apps() if app in APPS for t in load_app_tasks(app)]
+# Each app's episodes run on one worker (pytest -n 2 --dist loadgroup), reusing one live desktop.
+CASES = [pytest.param(t.app, t.id, id=t.id, marks=pytest.mark.xdist_group(t.app))
+         for app in task_apps() if app in APPS for t in load_app_tasks(app)]
 
 
-@pytest.mark.parametrize("app,task_id", CASES, ids=[c[1] for c in CASES])
+@pytest.mark.parametrize("app,task_id", CASES)
 def test_oracle_succeeds(live_env, app, task_id):
     env = live_env(app)
     _, info = env.reset(options={"task": task_id})
@@ -27,7 +29,7 @@ def test_oracle_succeeds(live_env, app, task_id):
     assert reward == 1.0, f"oracle failed: {info.get('checks')}"
 
 
-@pytest.mark.parametrize("app,task_id", CASES, ids=[c[1] for c in CASES])
+@pytest.mark.parametrize("app,task_id", CASES)
 def test_immediate_done_fails(live_env, app, task_id):
     env = live_env(app)
     env.reset(options={"task": task_id})
