@@ -261,3 +261,25 @@ def test_make_fails_clearly_without_chimerax():
     message = str(err.value)
     assert "chimerax is not installed" in message
     assert ".deb" in message and "apt-get install" in message and "VM image" in message
+
+
+class FakeEmptyGuest:
+    """A guest whose ChimeraX has no atoms or residues matching any spec."""
+
+    def probe(self, name: str, args: dict[str, Any]) -> Any:
+        assert name in ("atoms", "residues")
+        return []
+
+
+def test_checks_on_an_empty_spec_fail_with_a_clear_detail():
+    from sciboard_gym.tasks import Task
+
+    task = Task.from_dict({
+        "id": "chimerax/x", "app": "chimerax", "instruction": "Colour the first residue red please.",
+        "max_steps": 3, "oracle": ["done()"],
+        "evaluate": [{"check": "atoms_shown", "args": {"spec": "#1/A:1", "shown": True}},
+                     {"check": "cartoon_shown", "args": {"spec": "#1/A:1", "shown": True}}],
+    })
+    success, results = host.ADAPTER.evaluate(task, FakeEmptyGuest(), None)
+    assert not success
+    assert [(r.passed, r.detail) for r in results] == [(False, "no atoms in #1/A:1"), (False, "no residues in #1/A:1")]

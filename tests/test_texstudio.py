@@ -18,7 +18,7 @@ from sciboard_guest.apps.texstudio import bbl_keys, compile_project, parse_log
 from sciboard_guest.apps.texstudio_documents import PROJECTS
 from sciboard_gym.apps import texstudio as checks
 from sciboard_gym.apps.latex import Document, count_columns, list_items, read_group, strip_comments, tabular_shape
-from sciboard_gym.tasks import load_app_tasks
+from sciboard_gym.tasks import Task, load_app_tasks
 
 needs_latex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 
@@ -206,6 +206,25 @@ class FakeCheckContext:
 def test_checks(check, args, expected):
     passed, detail = checks.ADAPTER.checks[check](FakeCheckContext(PAPER), **args)
     assert passed is expected, detail
+
+
+class FakeGuestClient:
+    """A guest whose document was never saved."""
+
+    def probe(self, name: str, args: dict[str, Any]) -> Any:
+        assert name == "document"
+        return {"name": "paper.tex", "exists": False}
+
+
+def test_checks_fail_with_a_clear_detail_when_the_document_is_missing():
+    task = Task.from_dict({
+        "id": "texstudio/x", "app": "texstudio", "instruction": "Write a paper about anything at all.",
+        "max_steps": 3, "oracle": ["done()"],
+        "evaluate": [{"check": "contains", "args": {"text": "x"}}, {"check": "package_loaded", "args": {"name": "y"}}],
+    })
+    success, results = checks.ADAPTER.evaluate(task, FakeGuestClient(), None)
+    assert not success
+    assert [(r.passed, r.detail) for r in results] == [(False, "the document paper.tex is not on disk")] * 2
 
 
 def test_compile_checks_report_errors_and_unresolved_references():

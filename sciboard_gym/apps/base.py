@@ -19,6 +19,11 @@ from sciboard_gym.guest_client import GuestClient, GuestError
 from sciboard_gym.tasks import Task, TaskError
 
 
+class CheckFailed(Exception):
+    """Raised inside a check when what it needs is missing (no document, an empty selection):
+    the check fails with this message as its detail."""
+
+
 @dataclass
 class CheckContext:
     """What a check sees: cached probe reads through the guest, and the agent's final answer."""
@@ -87,6 +92,8 @@ class AppAdapter:
         for check in task.evaluate:
             try:
                 passed, detail = self.checks[check.name](ctx, **check.args)
+            except CheckFailed as failed:
+                passed, detail = False, str(failed)
             except GuestError as err:
                 passed, detail = False, f"could not read the app's state: {err}"
             results.append(CheckResult(check.name, bool(passed), detail))

@@ -9,7 +9,7 @@ selection. ChimeraX is licence-gated; where it is missing, ``gym.make`` fails in
 
 from __future__ import annotations
 
-from sciboard_gym.apps.base import AppAdapter, CheckContext
+from sciboard_gym.apps.base import AppAdapter, CheckContext, CheckFailed
 
 ADAPTER = AppAdapter(name="chimerax", env_id="SciBoard-ChimeraX-v0", title="UCSF ChimeraX", domain="biochemistry")
 
@@ -39,6 +39,14 @@ def _rgb(name: str) -> tuple[int, int, int]:
 
 def _close(a: tuple[int, ...] | None, b: tuple[int, ...], tolerance: int = 3) -> bool:
     return a is not None and all(abs(x - y) <= tolerance for x, y in zip(a, b))
+
+
+def _values(ctx: CheckContext, kind: str, spec: str, attribute: str) -> list[str]:
+    """``attribute`` of every atom or residue (``kind``) of ``spec``; the check fails if there are none."""
+    values = [item["value"] for item in ctx.probe(kind, spec=spec, attribute=attribute)]
+    if not values:
+        raise CheckFailed(f"no {kind} in {spec}")
+    return values
 
 
 def _summary(values: list[str], limit: int = 5) -> str:
@@ -114,9 +122,7 @@ def residue_count(ctx: CheckContext, spec: str, count: int) -> tuple[bool, str]:
 def atoms_colored(ctx: CheckContext, spec: str, color: str, every: bool = True) -> tuple[bool, str]:
     """All atoms of ``spec`` have colour ``color`` (``every=false``: none of them has it)."""
     want = _rgb(color)
-    values = [a["value"] for a in ctx.probe("atoms", spec=spec, attribute="color")]
-    if not values:
-        return False, f"no atoms in {spec}"
+    values = _values(ctx, "atoms", spec, "color")
     hits = [_close(parse_rgb(v), want) for v in values]
     ok = all(hits) if every else not any(hits)
     verb = "all" if every else "none"
@@ -128,9 +134,7 @@ def atoms_style(ctx: CheckContext, spec: str, style: str) -> tuple[bool, str]:
     """All atoms of ``spec`` are drawn as ``style`` (stick, sphere or ball)."""
     if style not in DRAW_MODES:
         raise ValueError(f"style must be one of {sorted(DRAW_MODES)}")
-    values = [a["value"] for a in ctx.probe("atoms", spec=spec, attribute="draw_mode")]
-    if not values:
-        return False, f"no atoms in {spec}"
+    values = _values(ctx, "atoms", spec, "draw_mode")
     ok = all(v == DRAW_MODES[style] for v in values)
     return ok, f"draw modes of {spec}: {_summary(values)} (sphere=0, ball=1, stick=2), expected {style}"
 
@@ -138,9 +142,7 @@ def atoms_style(ctx: CheckContext, spec: str, style: str) -> tuple[bool, str]:
 @ADAPTER.check("atoms_shown")
 def atoms_shown(ctx: CheckContext, spec: str, shown: bool) -> tuple[bool, str]:
     """All atoms of ``spec`` are displayed (or all hidden, with ``shown=false``)."""
-    values = [a["value"] for a in ctx.probe("atoms", spec=spec, attribute="display")]
-    if not values:
-        return False, f"no atoms in {spec}"
+    values = _values(ctx, "atoms", spec, "display")
     ok = all(v == str(shown) for v in values)
     return ok, f"atom display of {spec}: {_summary(values)}, expected {shown}"
 
@@ -148,9 +150,7 @@ def atoms_shown(ctx: CheckContext, spec: str, shown: bool) -> tuple[bool, str]:
 @ADAPTER.check("cartoon_shown")
 def cartoon_shown(ctx: CheckContext, spec: str, shown: bool) -> tuple[bool, str]:
     """The cartoon (ribbon) of every residue of ``spec`` is shown (or hidden)."""
-    values = [r["value"] for r in ctx.probe("residues", spec=spec, attribute="ribbon_display")]
-    if not values:
-        return False, f"no residues in {spec}"
+    values = _values(ctx, "residues", spec, "ribbon_display")
     ok = all(v == str(shown) for v in values)
     return ok, f"ribbon display of {spec}: {_summary(values)}, expected {shown}"
 
@@ -159,9 +159,7 @@ def cartoon_shown(ctx: CheckContext, spec: str, shown: bool) -> tuple[bool, str]
 def cartoon_colored(ctx: CheckContext, spec: str, color: str) -> tuple[bool, str]:
     """The cartoon of every residue of ``spec`` has colour ``color``."""
     want = _rgb(color)
-    values = [r["value"] for r in ctx.probe("residues", spec=spec, attribute="ribbon_color")]
-    if not values:
-        return False, f"no residues in {spec}"
+    values = _values(ctx, "residues", spec, "ribbon_color")
     ok = all(_close(parse_rgb(v), want) for v in values)
     return ok, f"ribbon colours of {spec}: {_summary(values)}, expected {color}"
 

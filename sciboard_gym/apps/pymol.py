@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sciboard_gym.apps.base import AppAdapter, CheckContext, close_enough, to_number
+from sciboard_gym.apps.base import AppAdapter, CheckContext, CheckFailed, close_enough, to_number
 
 ADAPTER = AppAdapter(name="pymol", env_id="SciBoard-PyMOL-v0", title="PyMOL", domain="biochemistry")
 
@@ -99,16 +99,18 @@ def selection_matches(ctx: CheckContext, name: str, selection: str) -> tuple[boo
     return ok, f"{name!r} has {have} atoms, {both} of them in {selection!r} ({want} atoms)"
 
 
-def _all_in(ctx: CheckContext, selection: str, subset: str) -> tuple[int | None, int | None]:
-    return _count(ctx, selection), _count(ctx, f"({selection}) and {subset}")
+def _all_in(ctx: CheckContext, selection: str, subset: str) -> tuple[int, int | None]:
+    """(atoms in ``selection``, of them in ``subset``); the check fails if ``selection`` is empty."""
+    total = _count(ctx, selection)
+    if not total:
+        raise CheckFailed(f"{selection!r} is empty or unknown")
+    return total, _count(ctx, f"({selection}) and {subset}")
 
 
 @ADAPTER.check("representation_shown")
 def representation_shown(ctx: CheckContext, selection: str, representation: str) -> tuple[bool, str]:
     """Every atom of the non-empty ``selection`` has ``representation`` switched on."""
     total, shown = _all_in(ctx, selection, f"rep {representation}")
-    if not total:
-        return False, f"{selection!r} is empty or unknown"
     return shown == total, f"{shown} of {total} atoms in {selection!r} show {representation}"
 
 
@@ -116,8 +118,6 @@ def representation_shown(ctx: CheckContext, selection: str, representation: str)
 def representation_hidden(ctx: CheckContext, selection: str, representation: str) -> tuple[bool, str]:
     """No atom of the non-empty ``selection`` has ``representation`` switched on."""
     total, shown = _all_in(ctx, selection, f"rep {representation}")
-    if not total:
-        return False, f"{selection!r} is empty or unknown"
     return shown == 0, f"{shown} of {total} atoms in {selection!r} show {representation}, expected none"
 
 
@@ -125,8 +125,6 @@ def representation_hidden(ctx: CheckContext, selection: str, representation: str
 def coloured(ctx: CheckContext, selection: str, colour: str) -> tuple[bool, str]:
     """Every atom of the non-empty ``selection`` has PyMOL colour ``colour``."""
     total, hit = _all_in(ctx, selection, f"color {colour}")
-    if not total:
-        return False, f"{selection!r} is empty or unknown"
     return hit == total, f"{hit} of {total} atoms in {selection!r} are {colour}"
 
 
@@ -134,8 +132,6 @@ def coloured(ctx: CheckContext, selection: str, colour: str) -> tuple[bool, str]
 def not_coloured(ctx: CheckContext, selection: str, colour: str) -> tuple[bool, str]:
     """No atom of the non-empty ``selection`` has PyMOL colour ``colour``."""
     total, hit = _all_in(ctx, selection, f"color {colour}")
-    if not total:
-        return False, f"{selection!r} is empty or unknown"
     return hit == 0, f"{hit} of {total} atoms in {selection!r} are {colour}, expected none"
 
 

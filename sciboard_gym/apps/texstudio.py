@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sciboard_gym.apps.base import AppAdapter, CheckContext
+from sciboard_gym.apps.base import AppAdapter, CheckContext, CheckFailed
 from sciboard_gym.apps.latex import (
     SECTION_LEVELS,
     Document,
@@ -28,13 +28,12 @@ ADAPTER = AppAdapter(name="texstudio", env_id="SciBoard-TeXstudio-v0", title="Te
 _MATH_ENVIRONMENTS = ("equation", "equation*", "align", "align*", "gather", "gather*", "multline", "displaymath")
 
 
-def _document(ctx: CheckContext) -> Document | None:
+def _document(ctx: CheckContext) -> Document:
+    """The saved document; the check fails (``CheckFailed``) when it is not on disk."""
     saved = ctx.probe("document")
-    return Document(saved["text"]) if saved["exists"] else None
-
-
-def _missing(ctx: CheckContext) -> tuple[bool, str]:
-    return False, f"the document {ctx.probe('document')['name']} is not on disk"
+    if not saved["exists"]:
+        raise CheckFailed(f"the document {saved['name']} is not on disk")
+    return Document(saved["text"])
 
 
 def _level(level: str) -> None:
@@ -82,8 +81,6 @@ def built_pdf(ctx: CheckContext, min_pages: int = 1) -> tuple[bool, str]:
 def contains(ctx: CheckContext, text: str) -> tuple[bool, str]:
     """The document body (comments removed) contains ``text`` (whitespace-normalised)."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     hit = normalise(text) in normalise(doc.body)
     return hit, f"{text!r} {'is' if hit else 'is not'} in the document body"
 
@@ -92,8 +89,6 @@ def contains(ctx: CheckContext, text: str) -> tuple[bool, str]:
 def lacks(ctx: CheckContext, text: str) -> tuple[bool, str]:
     """The document (comments removed) no longer contains ``text`` anywhere."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     hit = normalise(text) in normalise(doc.text)
     return not hit, f"{text!r} {'is still' if hit else 'is not'} in the document"
 
@@ -102,8 +97,6 @@ def lacks(ctx: CheckContext, text: str) -> tuple[bool, str]:
 def emphasized(ctx: CheckContext, text: str) -> tuple[bool, str]:
     """``text`` is set with \\emph or \\textit."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     shown = [normalise(c.args[0]) for name in ("emph", "textit") for c in commands(doc.body, name)]
     return fold(text) in {fold(s) for s in shown}, f"emphasised texts {shown}, expected {text!r}"
 
@@ -112,8 +105,6 @@ def emphasized(ctx: CheckContext, text: str) -> tuple[bool, str]:
 def footnote_contains(ctx: CheckContext, text: str) -> tuple[bool, str]:
     """Some \\footnote contains ``text`` (case-insensitive)."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     notes = [normalise(c.args[0]) for c in commands(doc.body, "footnote")]
     return any(fold(text) in fold(n) for n in notes), f"footnotes {notes}, expected one containing {text!r}"
 
@@ -122,8 +113,6 @@ def footnote_contains(ctx: CheckContext, text: str) -> tuple[bool, str]:
 def command_used(ctx: CheckContext, name: str) -> tuple[bool, str]:
     """The argument-less command ``\\name`` (e.g. tableofcontents) appears in the body."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     count = len(commands(doc.body, name, nargs=0))
     return count > 0, f"\\{name} used {count} time(s)"
 
@@ -134,8 +123,6 @@ def command_used(ctx: CheckContext, name: str) -> tuple[bool, str]:
 def document_class(ctx: CheckContext, name: str, options: list | None = None) -> tuple[bool, str]:
     """The class is ``name`` and its options include all of ``options``."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     found = doc.document_class()
     if found is None:
         return False, "no \\documentclass"
@@ -148,8 +135,6 @@ def document_class(ctx: CheckContext, name: str, options: list | None = None) ->
 def package_loaded(ctx: CheckContext, name: str) -> tuple[bool, str]:
     """The preamble loads package ``name``."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     loaded = sorted(doc.packages())
     return name in loaded, f"packages {loaded}, expected {name}"
 
@@ -160,8 +145,6 @@ def metadata(ctx: CheckContext, field: str, text: str, exact: bool = True) -> tu
     if field not in ("title", "author", "date"):
         raise ValueError("field must be title, author or date")
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     value = doc.argument(field)
     if value is None:
         return False, f"no \\{field}"
@@ -177,8 +160,6 @@ def sections_are(ctx: CheckContext, titles: list, level: str = "section") -> tup
     """The ``level`` headings are exactly ``titles``, in order (case-insensitive)."""
     _level(level)
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     shown = [s["title"] for s in doc.sections() if s["level"] == level]
     return [fold(t) for t in shown] == [fold(str(t)) for t in titles], f"{level}s {shown}, expected {titles}"
 
@@ -188,8 +169,6 @@ def section_exists(ctx: CheckContext, title: str, level: str = "section", parent
     """A ``level`` heading ``title`` exists (inside the section ``parent`` when given)."""
     _level(level)
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     sections = doc.sections()
     hits = [s for s in sections if s["level"] == level and fold(s["title"]) == fold(title)]
     if parent is not None:
@@ -204,8 +183,6 @@ def section_exists(ctx: CheckContext, title: str, level: str = "section", parent
 def section_contains(ctx: CheckContext, title: str, text: str) -> tuple[bool, str]:
     """The body of the section ``title`` contains ``text`` (whitespace-normalised)."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     for section in doc.sections():
         if fold(section["title"]) == fold(title):
             hit = normalise(text) in normalise(section["body"])
@@ -217,8 +194,6 @@ def section_contains(ctx: CheckContext, title: str, text: str) -> tuple[bool, st
 def environment_contains(ctx: CheckContext, name: str, text: str) -> tuple[bool, str]:
     """Some ``name`` environment (e.g. abstract) contains ``text`` (case-insensitive)."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     bodies = [normalise(env.body) for env in doc.environments(name)]
     if not bodies:
         return False, f"there is no {name} environment"
@@ -231,8 +206,6 @@ def list_items_check(ctx: CheckContext, items: list, kind: str = "itemize") -> t
     if kind not in ("itemize", "enumerate", "description"):
         raise ValueError("kind must be itemize, enumerate or description")
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     lists = [list_items(env.body) for env in doc.environments(kind)]
     wanted = [fold(str(i)) for i in items]
     ok = any([fold(i) for i in found] == wanted for found in lists)
@@ -245,8 +218,6 @@ def table(ctx: CheckContext, caption: str, label: str | None = None, columns: in
     """A table float whose caption contains ``caption``, with ``label``, a tabular of ``columns``
     columns, and ``rows`` (lists of cell texts, header included) among its rows."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     seen = []
     for env in doc.environments("table"):
         captions = [normalise(c.args[0]) for c in commands(env.body, "caption")]
@@ -270,8 +241,6 @@ def table(ctx: CheckContext, caption: str, label: str | None = None, columns: in
 def figure(ctx: CheckContext, caption: str, graphic: str, label: str | None = None) -> tuple[bool, str]:
     """A figure float that includes ``graphic`` (extension optional), with a caption containing ``caption``."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     seen = []
     stem = graphic.rsplit(".", 1)[0] if "." in graphic else graphic
     for env in doc.environments("figure"):
@@ -290,8 +259,6 @@ def figure(ctx: CheckContext, caption: str, graphic: str, label: str | None = No
 def equation(ctx: CheckContext, contains: str, label: str | None = None) -> tuple[bool, str]:
     """A displayed equation containing ``contains`` (spaces ignored), labelled ``label`` when given."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     seen = []
     for name in _MATH_ENVIRONMENTS:
         for env in doc.environments(name):
@@ -306,8 +273,6 @@ def equation(ctx: CheckContext, contains: str, label: str | None = None) -> tupl
 def label_referenced(ctx: CheckContext, label: str) -> tuple[bool, str]:
     """\\label{label} is defined and referred to by a \\ref-like command."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     defined, used = label in doc.labels(), label in doc.references()
     return defined and used, f"label {label!r} defined: {defined}, referenced: {used}"
 
@@ -316,8 +281,6 @@ def label_referenced(ctx: CheckContext, label: str) -> tuple[bool, str]:
 def cites(ctx: CheckContext, key: str, section: str | None = None) -> tuple[bool, str]:
     """The body (or the section ``section``) cites ``key``."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     text = None
     if section is not None:
         bodies = [s["body"] for s in doc.sections() if fold(s["title"]) == fold(section)]
@@ -333,8 +296,6 @@ def cites(ctx: CheckContext, key: str, section: str | None = None) -> tuple[bool
 def bibliography_has(ctx: CheckContext, key: str) -> tuple[bool, str]:
     """The reference list has an entry ``key`` (a \\bibitem, or an entry BibTeX wrote when compiling)."""
     doc = _document(ctx)
-    if doc is None:
-        return _missing(ctx)
     items = doc.bibitems()
     if key in items:
         return True, f"\\bibitem{{{key}}} is in the document"
