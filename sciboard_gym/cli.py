@@ -18,14 +18,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     from sciboard_guest.apps import AppError
 
     apps = [args.app] if args.app else sorted(APPS)
+    with_tasks = set(task_apps())
     for app in apps:
         env_id = APPS[app][0]
         try:
+            tasks = load_app_tasks(app) if app in with_tasks else ()
             get_adapter(app).preflight_local()
             status = "installed"
-            tasks = load_app_tasks(app) if app in task_apps() else ()
         except AppError:
-            status, tasks = "not installed here", load_app_tasks(app) if app in task_apps() else ()
+            status = "not installed here"
         except (ImportError, TaskError) as err:
             status, tasks = f"broken: {err}", ()
         print(f"{env_id:28s} {len(tasks):3d} tasks   {status}")

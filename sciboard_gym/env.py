@@ -189,8 +189,6 @@ class SciBoardEnv(gym.Env):
             parsed, info["executed"] = self._resolve(action, info)
             if parsed is not None and not parsed.terminal:
                 info["settle_seconds"] = self._perform(parsed)
-            elif parsed is not None and (problem := self.provider.alive()):
-                raise ProviderError(problem)
             self._frame = self.provider.client.screenshot()
         except (GuestError, ProviderError) as err:
             return self._fault(err, info)
@@ -200,7 +198,7 @@ class SciBoardEnv(gym.Env):
         if terminated or truncated:
             answer = parsed.text if isinstance(parsed, actions.Answer) else None
             success, results = self.adapter.evaluate(self.task, self.provider.client, answer)
-            if problem := self.provider.alive():  # the desktop broke under the evaluation: a fault, not a verdict
+            if problem := self.provider.alive():  # the desktop broke before or during evaluation: a fault
                 return self._fault(ProviderError(problem), info)
             reward = 1.0 if success else 0.0
             info.update(success=success, checks=[r.to_dict() for r in results], answer=answer)

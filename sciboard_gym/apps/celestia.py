@@ -65,19 +65,21 @@ def timescale_between(ctx: CheckContext, min_rate: float, max_rate: float) -> tu
 @ADAPTER.check("render_flag")
 def render_flag(ctx: CheckContext, name: str, value: bool) -> tuple[bool, str]:
     """Celestia's render flag ``name`` (orbits, constellations, grid...) is ``value``."""
-    if name not in RENDER_FLAGS:
-        return False, f"unknown render flag {name!r}; known: {RENDER_FLAGS}"
-    shown = _state(ctx)["render"].get(name)
-    return shown is value, f"render flag {name} = {shown!r}, expected {value}"
+    return _flag(ctx, "render", RENDER_FLAGS, name, value)
 
 
 @ADAPTER.check("label_flag")
 def label_flag(ctx: CheckContext, name: str, value: bool) -> tuple[bool, str]:
     """Celestia's label flag ``name`` (planets, moons, stars...) is ``value``."""
-    if name not in LABEL_FLAGS:
-        return False, f"unknown label flag {name!r}; known: {LABEL_FLAGS}"
-    shown = _state(ctx)["label"].get(name)
-    return shown is value, f"label flag {name} = {shown!r}, expected {value}"
+    return _flag(ctx, "label", LABEL_FLAGS, name, value)
+
+
+def _flag(ctx: CheckContext, group: str, known: tuple[str, ...], name: str, value: bool) -> tuple[bool, str]:
+    """Celestia's ``group`` flag (render or label) ``name`` is ``value``."""
+    if name not in known:
+        return False, f"unknown {group} flag {name!r}; known: {known}"
+    shown = _state(ctx)[group].get(name)
+    return shown is value, f"{group} flag {name} = {shown!r}, expected {value}"
 
 
 @ADAPTER.check("fov_between")

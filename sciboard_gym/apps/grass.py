@@ -104,10 +104,7 @@ def raster_stat(ctx: CheckContext, name: str, stat: str, value: float, tolerance
 def raster_info(ctx: CheckContext, name: str, key: str, value: Any, tolerance: float = 1e-6,
                 mapset: str = "") -> tuple[bool, str]:
     """``r.info`` field ``key`` (datatype, rows, cols, nsres, north, title, units, ...) of a raster is ``value``."""
-    info = ctx.probe("raster_info", map=name, mapset=mapset)
-    if key not in info:
-        return False, f"r.info of {name} has no {key!r}"
-    return _compare(info[key], value, tolerance), f"{name} {key} = {info[key]!r}, expected {value!r}"
+    return _info_field(ctx, "raster_info", "r.info", name, key, value, tolerance, mapset)
 
 
 @ADAPTER.check("raster_count")
@@ -175,9 +172,15 @@ def vector_topology(ctx: CheckContext, name: str, key: str, value: int, toleranc
 def vector_info(ctx: CheckContext, name: str, key: str, value: Any, tolerance: float = 1e-6,
                 mapset: str = "") -> tuple[bool, str]:
     """A ``v.info`` field (topology count or bounding box: north, south, east, west) of a vector is ``value``."""
-    info = ctx.probe("vector_info", map=name, mapset=mapset)
+    return _info_field(ctx, "vector_info", "v.info", name, key, value, tolerance, mapset)
+
+
+def _info_field(ctx: CheckContext, probe: str, module: str, name: str, key: str, value: Any, tolerance: float,
+                mapset: str) -> tuple[bool, str]:
+    """Field ``key`` of the ``probe`` (r.info / v.info output) of map ``name`` is ``value``."""
+    info = ctx.probe(probe, map=name, mapset=mapset)
     if key not in info:
-        return False, f"v.info of {name} has no {key!r}"
+        return False, f"{module} of {name} has no {key!r}"
     return _compare(info[key], value, tolerance), f"{name} {key} = {info[key]!r}, expected {value!r}"
 
 
