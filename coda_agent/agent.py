@@ -31,10 +31,12 @@ class CODAAgent:
     def __init__(self, cerebrum: Cerebrum, cerebellum: Cerebellum):
         self.cerebrum, self.cerebellum = cerebrum, cerebellum
         self.steps: list[CODAStep] = []
+        self.last_info: dict[str, Any] = {}
 
     def reset(self, instruction: str) -> None:
         self.cerebrum.reset(instruction)
         self.steps = []
+        self.last_info = {}
 
     def act(self, observation: Mapping[str, Any]) -> str:
         step = self.cerebrum.propose(observation)[0]
@@ -51,4 +53,7 @@ class CODAAgent:
 
     def _record(self, plan: PlanStep, grounding: Grounding | None, action: str) -> str:
         self.steps.append(CODAStep(plan, grounding, action))
+        self.last_info = {"thought": plan.thought, "plan": plan.plan, "planner_reply": plan.raw,
+                          "executor_reply": grounding.raw if grounding else None,
+                          "grounding_error": grounding.error if grounding else None}
         return action

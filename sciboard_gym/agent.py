@@ -13,6 +13,10 @@ class Agent(Protocol):
     ``act`` returns one string in the action language (see :func:`sciboard_gym.actions.describe`),
     e.g. ``'click(120, 45)'`` or ``'done()'``. The observation is the env's observation dict
     (``screenshot`` as an (H, W, 3) uint8 array, ``instruction``, optionally ``a11y_tree``).
+
+    An agent may also expose ``last_info``, a JSON-serialisable mapping describing its latest
+    ``act`` (e.g. ``{"thought": ..., "plan": ...}``); :func:`sciboard_gym.episode.run_episode`
+    records it with the step, where trajectory viewers and training datasets read it.
     """
 
     def reset(self, instruction: str) -> None: ...

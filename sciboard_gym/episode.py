@@ -44,11 +44,12 @@ def run_episode(env: Any, agent: Agent, task: str | None = None, seed: int | Non
             action = agent.act(obs)
         except Exception as err:  # an agent crash ends its episode, not the run
             action, info = "fail()", {"agent_error": f"{type(err).__name__}: {err}"}
+        agent_info = dict(getattr(agent, "last_info", None) or {})
         obs, reward, terminated, truncated, info = env.step(action)
         steps += 1
         action_errors += info.get("action_error") is not None
         if recorder is not None:
-            recorder.step(steps, action, obs, reward, terminated, truncated, info)
+            recorder.step(steps, action, obs, reward, terminated, truncated, info, agent_info=agent_info)
         if on_step is not None:
             on_step(steps, action, info)
     result = EpisodeResult(

@@ -63,10 +63,11 @@ class TrajectoryRecorder:
         })
 
     def step(self, index: int, action: str, observation: dict[str, Any], reward: float, terminated: bool,
-             truncated: bool, info: dict[str, Any]) -> None:
+             truncated: bool, info: dict[str, Any], agent_info: dict[str, Any] | None = None) -> None:
+        """Record step ``index``: the action, what the env returned and, if given, the agent's ``last_info``."""
         frame = self._save_frame(index, observation)
         record = {"step": index, "action": action, "reward": reward, "terminated": terminated,
-                  "truncated": truncated, "frame": frame, "info": info}
+                  "truncated": truncated, "frame": frame, "info": info, "agent": agent_info or {}}
         self._lines.append(json.dumps(record, default=_jsonable))
         atomic_write_bytes(self.folder / "steps.jsonl", ("\n".join(self._lines) + "\n").encode())
 
