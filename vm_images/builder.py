@@ -10,71 +10,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from vm_images import guest_config, images_dir, vm_dir
+from vm_images.catalog import BuildError, Image, built_images, image_for
 from vm_images.recipe import Recipe, RecipeError, load
 
 TOOLS = {"mmdebstrap": "mmdebstrap", "mke2fs": "e2fsprogs", "qemu-img": "qemu-utils", "chroot": "coreutils"}
-
-
-class BuildError(RuntimeError):
-    """An image could not be built (the message says which step failed and why)."""
-
-
-@dataclass(frozen=True)
-class Image:
-    """A built image on disk."""
-
-    app: str
-    digest: str
-    path: Path
-
-    @property
-    def disk(self) -> Path:
-        return self.path / "disk.qcow2"
-
-    @property
-    def kernel(self) -> Path:
-        return self.path / "vmlinuz"
-
-    @property
-    def initrd(self) -> Path:
-        return self.path / "initrd.img"
-
-    @property
-    def manifest(self) -> dict:
-        return json.loads((self.path / "manifest.json").read_text())
-
-    def complete(self) -> bool:
-        return all(p.is_file() for p in (self.disk, self.kernel, self.initrd, self.path / "manifest.json"))
-
-
-def image_for(app: str, installer: Path | None = None) -> Image:
-    """Where the image for ``app`` (with ``installer``) lives, built or not."""
-    recipe = load(app)
-    digest = recipe.digest(installer) if installer is not None or not recipe.installer_required else None
-    if digest is None:  # installer-based recipe without the installer at hand: use the newest build
-        current = images_dir() / app / "current"
-        if not current.exists():
-            raise BuildError(f"no {app} image is built yet. {recipe.installer_hint} Then run: "
-                             f"sciboard vm build {app} --installer FILE")
-        digest = current.resolve().name
-    return Image(app, digest, images_dir() / app / digest)
-
-
-def built_images() -> list[Image]:
-    """Every complete image in the cache."""
-    found = []
-    for app_dir in sorted(images_dir().glob("*")):
-        for path in sorted(app_dir.iterdir()):
-            if path.is_dir() and not path.is_symlink():
-                image = Image(app_dir.name, path.name, path)
-                if image.complete():
-                    found.append(image)
-    return found
 
 
 def prune() -> list[Image]:

@@ -12,6 +12,7 @@ removes the domain and the overlay.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import re
 import secrets
@@ -30,7 +31,7 @@ from sciboard_gym.providers import libvirt_host
 from sciboard_gym.providers.base import Provider, ProviderError
 from sciboard_gym.providers.libvirt_domain import DomainSpec, domain_xml
 from vm_images import run_dir
-from vm_images.builder import BuildError, Image, build, image_for
+from vm_images.catalog import BuildError, Image, image_for
 
 SNAPSHOT = "ready"
 RESET_MODES = ("loadvm", "libvirt")
@@ -58,7 +59,7 @@ class LibvirtProvider(Provider):
     name = "libvirt"
 
     def __init__(self, screen_size: tuple[int, int] = (1920, 1080), app: str | None = None,
-                 image: str | None = None, installer: str | None = None, build_image: bool = False,
+                 image: str | None = None, installer: str | None = None,
                  reset_mode: str = "loadvm", accel: str = "auto", memory_mib: int | None = None,
                  vcpus: int = 1, boot_timeout: float = 600.0, request_timeout: float = 120.0,
                  uri: str = libvirt_host.DEFAULT_URI):
@@ -78,7 +79,6 @@ class LibvirtProvider(Provider):
         self.uri = uri
         self._image_dir = Path(image) if image else None
         self._installer = Path(installer) if installer else None
-        self._build_image = build_image
         self._memory_mib = memory_mib
         self.vm_id = f"sciboard-{app}-{secrets.token_hex(4)}"
         self.timings: dict[str, float] = {}
@@ -266,13 +266,11 @@ class LibvirtProvider(Provider):
         else:
             try:
                 image = image_for(self.app, self._installer)
-                if not image.complete() and self._build_image:
-                    image = build(self.app, self._installer)
             except BuildError as err:
                 raise ProviderError(str(err)) from err
         if not image.complete():
             raise ProviderError(f"no built VM image for {self.app} at {image.path}: build it with "
-                                f"`sciboard vm build {self.app}` (or pass provider_options={{'build_image': True}})")
+                                f"`sciboard vm build {self.app}`")
         return image
 
     def _wait_guest(self, deadline: float, interval: float = 1.0) -> None:
@@ -321,10 +319,8 @@ class LibvirtProvider(Provider):
         return "\n".join(line for line in text.splitlines()[-lines:])
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown: close() as far as it gets
             self.close()
-        except Exception:
-            pass
 
 
 def _guest_code() -> bytes:

@@ -9,6 +9,7 @@ all of it; nothing is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -139,10 +140,8 @@ class LocalProvider(Provider):
             return "(no guest log)"
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown: close() as far as it gets
             self.close()
-        except Exception:
-            pass
 
 
 def _kill_tagged(desktop_id: str) -> None:
