@@ -1,1 +1,1 @@
-"""Baseline agents (oracle, random; generalist-only and specialist-only) and the episode runner."""
+"""Baseline agents: the oracle (replays a task's known solution) and a random agent."""
