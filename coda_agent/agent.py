@@ -20,7 +20,7 @@ class CODAStep:
 
 
 class CODAAgent:
-    """An :class:`~sciboard_gym.agent.Agent` for ``action_mode="gui"`` envs.
+    """An :class:`~sciboard_gym.agent.Agent` for ordinary (GUI action) envs.
 
     Terminal planner actions (``done()``, ``fail()``, ``answer(...)``) go straight to the env.
     Every other step is grounded by the executor. When the executor's reply is not a valid

@@ -34,7 +34,7 @@ class PlanStep:
 
     @property
     def env_action(self) -> str:
-        """What a plan-mode env receives: the terminal action, or the plan for the executor."""
+        """What a plan-mode env (:class:`~sciboard_gym.wrappers.PlanActions`) receives: the terminal action, or the plan for the executor."""
         return self.terminal or self.plan
 
 
@@ -54,7 +54,8 @@ def parse_plan(text: str) -> PlanStep:
 
 
 class Cerebrum:
-    """The planner. Also an :class:`~sciboard_gym.agent.Agent` for ``action_mode="plan"`` envs.
+    """The planner. Also an :class:`~sciboard_gym.agent.Agent` for plan-mode envs
+    (:class:`~sciboard_gym.wrappers.PlanActions` with a :class:`~coda_agent.Cerebellum`).
 
     The prompt holds the task, the last ``history_steps`` thoughts and actions, and the
     previous and current screenshots (resized to at most ``max_pixels``).

@@ -29,7 +29,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m coda_agent.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="SciBoard-KAlgebra-v0", help="a SciBoard env id")
     parser.add_argument("--mode", choices=("gui", "plan"), default="gui",
-                        help="gui: the agent sends GUI actions; plan: the env grounds plans with the executor")
+                        help="gui: the agent sends GUI actions; plan: the planner is the agent and a PlanActions "
+                             "wrapper grounds its plans with the executor")
     parser.add_argument("--planner", required=True, help="hub id, folder, or http://host:port/v1#name")
     parser.add_argument("--executor", required=True, help="hub id, folder, or http://host:port/v1#name")
     parser.add_argument("--planner-device", default="cpu", help="cpu, cuda, cuda:N or auto (local models)")
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     import gymnasium as gym
 
     import sciboard_gym  # noqa: F401  (registers the envs)
+    from sciboard_gym.wrappers import PlanActions
 
     args = parse_args(argv)
     backends: dict[tuple[str, str], Backend] = {}
@@ -69,11 +71,10 @@ def main(argv: list[str] | None = None) -> int:
                         temperature=args.temperature, max_pixels=args.planner_max_pixels)
     cerebellum = Cerebellum(backend(args.executor, args.executor_device), coordinates=args.coordinates,
                             max_pixels=args.executor_max_pixels, max_new_tokens=args.executor_max_new_tokens)
-    options: dict[str, Any] = {"split": args.split, "max_steps": args.max_steps}
+    env = gym.make(args.env, split=args.split, max_steps=args.max_steps)
+    agent: Any = CODAAgent(cerebrum, cerebellum)
     if args.mode == "plan":
-        options.update(action_mode="plan", executor=cerebellum)
-    agent = cerebrum if args.mode == "plan" else CODAAgent(cerebrum, cerebellum)
-    env = gym.make(args.env, **options)
+        env, agent = PlanActions(env, cerebellum), cerebrum
     successes = 0
     try:
         for episode in range(args.episodes):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import string
 import time
 import zlib
@@ -38,13 +39,13 @@ class SciBoardEnv(gym.Env):
     Observations are a Dict with ``screenshot`` ((H, W, 3) uint8 RGB), ``instruction`` (the
     task text) and, when asked for, ``a11y_tree`` (the app's accessibility tree as text) and
     ``som`` (set-of-marks: ``som_screenshot`` with numbered widget boxes, ``som_marks`` legend).
-    Actions are strings of the action language (:mod:`sciboard_gym.actions`); in
-    ``action_mode="plan"`` they are natural-language plan steps that ``executor`` grounds
-    into GUI actions. The reward is 0 until the last step, then 1.0 if the task's
+    Actions are strings of the action language (:mod:`sciboard_gym.actions`); for plan steps
+    grounded by an executor model, wrap the env in :class:`sciboard_gym.wrappers.PlanActions`
+    (the env itself holds no model, so it pickles and vectorises). The reward is 0 until the last step, then 1.0 if the task's
     evaluator finds the app in the wanted state, else 0.0.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 2}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 2}  # noqa: RUF012 (a plain attribute in gym.Env)
 
     def __init__(
         self,
@@ -63,6 +64,12 @@ class SciBoardEnv(gym.Env):
         tasks_dir: str | None = None,
         provider_options: dict[str, Any] | None = None,
     ):
+        self._config: dict[str, Any] = {
+            "app": app, "task": task, "split": split, "provider": provider, "observation": tuple(observation),
+            "screen_size": screen_size, "max_steps": max_steps, "render_mode": render_mode,
+            "settle_quiet": settle_quiet, "settle_timeout": settle_timeout, "tasks_dir": tasks_dir,
+            "provider_options": provider_options,
+        }
         self.adapter = get_adapter(app)
         self.app = app
         unknown = set(observation) - set(OBSERVATION_KEYS)
@@ -71,17 +78,14 @@ class SciBoardEnv(gym.Env):
                              f"unknown: {sorted(unknown)}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        if action_mode not in ("gui", "plan"):
-            raise ValueError(f"action_mode must be 'gui' or 'plan', got {action_mode!r}")
-        if action_mode == "plan" and executor is None:
-            raise ValueError("action_mode='plan' needs an executor (e.g. coda_agent.Cerebellum) to ground plans")
+        if action_mode != "gui" or executor is not None:
+            raise ValueError("the env takes GUI actions only; for plan mode wrap it: "
+                             "sciboard_gym.wrappers.PlanActions(gym.make(...), executor)")
         if split is not None and split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
         self.observation_keys = tuple(observation)
         self.screen_size = (int(screen_size[0]), int(screen_size[1]))
         self.max_steps_override = max_steps
-        self.action_mode = action_mode
-        self.executor = executor
         self.render_mode = render_mode
         self.settle_quiet, self.settle_timeout = settle_quiet, settle_timeout
         self.tasks = self._select_tasks(task, split, tasks_dir)
@@ -206,17 +210,9 @@ class SciBoardEnv(gym.Env):
         return self._observe(), reward, terminated, truncated, info
 
     def _resolve(self, action: Any, info: dict[str, Any]) -> tuple[actions.Action | None, str | None]:
-        """Turn the agent's action (or plan step) into one typed action; errors go to ``info``."""
-        text = action
-        if self.action_mode == "plan":
-            try:
-                text = self.executor.ground(action, self._observe())
-            except Exception as err:  # an executor's failure is the agent's action error
-                info["action_error"] = f"the executor could not ground the plan: {err}"
-                return None, None
-            info["plan"] = action
+        """Turn the agent's action into one typed action; errors go to ``info``."""
         try:
-            parsed = actions.parse(text, self.screen_size)
+            parsed = actions.parse(action, self.screen_size)
         except actions.ActionError as err:
             info["action_error"] = str(err)
             return None, None
@@ -272,6 +268,10 @@ class SciBoardEnv(gym.Env):
         if provider is not None:
             provider.close()
         super().close()
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        """An env pickles as its configuration: the copy starts its own desktop at its first reset."""
+        return functools.partial(type(self), **self._config), ()
 
     # --- conveniences --------------------------------------------------------------
 

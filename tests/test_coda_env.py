@@ -1,4 +1,5 @@
-"""The CODA agent with tiny real models in the real KAlgebra env, in gui and plan action modes.
+"""The CODA agent with tiny real models in the real KAlgebra env, in gui mode and in plan mode (the
+``PlanActions`` wrapper).
 
 Success is not expected from random weights; the episodes must run to their end, with the
 models' malformed output turned into action errors instead of crashes.
@@ -7,6 +8,7 @@ models' malformed output turned into action errors instead of crashes.
 from __future__ import annotations
 
 import os
+import pickle
 from typing import Any
 
 import pytest
@@ -22,6 +24,7 @@ import sciboard_gym  # noqa: F401  (registers the envs)
 from coda_agent import Cerebellum, Cerebrum, CODAAgent, TransformersBackend
 from coda_agent.tiny import cached_tiny_qwen25vl
 from coda_agent.uitars import CoordinateFrame, parse_uitars
+from sciboard_gym.wrappers import PlanActions
 
 pytestmark = pytest.mark.desktop
 PIXELS = 112 * 112 * 4
@@ -76,16 +79,25 @@ def test_uitars_reply_grounded_for_the_real_screen_solves_a_task(live_env) -> No
     assert terminated and reward == 1.0
 
 
-def test_plan_mode_env_grounds_plans_with_the_cerebellum(backend: TransformersBackend) -> None:
-    env = gym.make("SciBoard-KAlgebra-v0", action_mode="plan", executor=executor(backend), max_steps=3)
+def test_plan_actions_wrapper_grounds_plans_with_the_cerebellum(backend: TransformersBackend) -> None:
+    base = gym.make("SciBoard-KAlgebra-v0", max_steps=3)
+    env = PlanActions(base, executor(backend))
     try:
         infos = run(env, planner(backend), "kalgebra/assign-sum")
         assert len(infos) == 3 and infos[-1]["success"] is False
         assert any("executor could not ground" in (i["action_error"] or "") for i in infos)
-        assert all(i.get("plan") is not None or i["action_error"] for i in infos)
+        assert all(i["plan"] for i in infos)
+        assert all((i["executed"] is None) == (i["action_error"] is not None) for i in infos)
         env.reset(options={"task": "kalgebra/assign-sum"})
         _, _, terminated, _, info = env.step('answer("100")')  # terminal plans pass straight through
         assert terminated and info["executed"] == 'answer("100")' and info["action_error"] is None
+        copy = pickle.loads(pickle.dumps(base))  # the base env holds no model: it pickles as its configuration
+        assert copy.unwrapped.max_steps_override == 3 and not hasattr(copy.unwrapped, "executor")
+        copy.close()
     finally:
         env.close()
 
+
+def test_plan_mode_is_a_wrapper_not_an_env_argument(backend: TransformersBackend) -> None:
+    with pytest.raises(ValueError, match="PlanActions"):
+        gym.make("SciBoard-KAlgebra-v0", action_mode="plan", executor=executor(backend))
