@@ -53,6 +53,13 @@ def parse_plan(text: str) -> PlanStep:
     return PlanStep(thought=thought, action=action, raw=text, terminal=terminal)
 
 
+def history_line(step: PlanStep, outcome: str | None = None) -> str:
+    """The history line the planner sees for a past step (and what came of it), capped in length."""
+    line = f"Thought: {step.thought or '-'} | Action: {step.terminal or step.action or step.plan or '-'}"
+    line += f" | {outcome}" if outcome else ""
+    return line if len(line) <= MAX_HISTORY_LINE else line[:MAX_HISTORY_LINE] + "..."
+
+
 class Cerebrum:
     """The planner. Also an :class:`~sciboard_gym.agent.Agent` for plan-mode envs
     (:class:`~sciboard_gym.wrappers.PlanActions` with a :class:`~coda_agent.Cerebellum`).
@@ -98,9 +105,7 @@ class Cerebrum:
 
     def commit(self, step: PlanStep, observation: Mapping[str, Any], outcome: str | None = None) -> None:
         """Record ``step`` (and what came of it) in the history; the screenshot becomes the previous one."""
-        line = f"Thought: {step.thought or '-'} | Action: {step.terminal or step.action or step.plan or '-'}"
-        line += f" | {outcome}" if outcome else ""
-        self.history.append(line if len(line) <= MAX_HISTORY_LINE else line[:MAX_HISTORY_LINE] + "...")
+        self.history.append(history_line(step, outcome))
         self.previous = model_image(observation["screenshot"], self.max_pixels)
 
     def plan(self, observation: Mapping[str, Any]) -> PlanStep:

@@ -42,7 +42,7 @@ def run_episode(env: Any, agent: Agent, task: str | None = None, seed: int | Non
     while not (terminated or truncated):
         try:
             action = agent.act(obs)
-        except Exception as err:  # an agent crash ends its episode, not the run
+        except Exception as err:  # noqa: BLE001  (an agent crash ends its episode, not the run)
             action, info = "fail()", {"agent_error": f"{type(err).__name__}: {err}"}
         agent_info = dict(getattr(agent, "last_info", None) or {})
         obs, reward, terminated, truncated, info = env.step(action)
@@ -58,5 +58,5 @@ def run_episode(env: Any, agent: Agent, task: str | None = None, seed: int | Non
         error=info.get("error"), action_errors=action_errors, checks=info.get("checks", []),
     )
     if recorder is not None:
-        recorder.finish(result.to_dict())
+        recorder.finish({**result.to_dict(), "seed": seed, "agent": type(agent).__name__})
     return result

@@ -87,3 +87,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return marker.args[0] if marker else ""
 
     items.sort(key=group)
+
+
+class ScriptedAgent:
+    """Plays a fixed list of actions (e.g. part of a task's oracle, then ``done()``)."""
+
+    def __init__(self, script: list[str]):
+        self.script, self._next = script, 0
+
+    def reset(self, instruction: str) -> None:
+        self._next = 0
+
+    def act(self, observation) -> str:
+        action = self.script[self._next] if self._next < len(self.script) else "fail()"
+        self._next += 1
+        return action
+
+
+#: Tasks the recorded-episode fixture plays: oracle runs (successes) and cut-short oracles (failures).
+RECORDED_ORACLE = ("kalgebra/assign-sum", "kalgebra/answer-gcd", "kalgebra/power-of-two")
+RECORDED_CUT_SHORT = ("kalgebra/cube-root", "kalgebra/sum-to-hundred")
+
+
+@pytest.fixture(scope="session")
+def recorded_episodes(live_env, tmp_path_factory):
+    """A folder of real KAlgebra episodes recorded once per worker: oracle runs of three training
+    tasks (successes) and two runs that stop after the oracle's first action (failures)."""
+    from baselines.oracle import OracleAgent
+    from sciboard_gym.episode import run_episode
+    from sciboard_gym.tasks import get_task
+    from sciboard_gym.trajectory import TrajectoryRecorder
+
+    root = tmp_path_factory.mktemp("recorded")
+    env = live_env("kalgebra")
+    for task_id in RECORDED_ORACLE + RECORDED_CUT_SHORT:
+        task = get_task(task_id)
+        agent = OracleAgent(task) if task_id in RECORDED_ORACLE else ScriptedAgent([task.oracle[0], "done()"])
+        kind = "oracle" if task_id in RECORDED_ORACLE else "cut-short"
+        result = run_episode(env, agent, task=task_id, seed=3,
+                             recorder=TrajectoryRecorder(root / f"{task_id.replace('/', '_')}-{kind}"))
+        assert result.success == (task_id in RECORDED_ORACLE), (task_id, result)
+    return root
