@@ -70,7 +70,7 @@ def create_app(backend: Backend, model_name: str):
         return {"object": "list", "data": [{"id": model_name, "object": "model", "owned_by": "local"}]}
 
     @app.post("/v1/chat/completions")
-    def chat_completions(request: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    def chat_completions(request: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008  (FastAPI idiom)
         try:
             if request.get("stream"):
                 raise RequestError("streaming is not supported")

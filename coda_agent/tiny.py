@@ -96,7 +96,7 @@ def tiny_config(vocab_size: int = 151680, hidden: int = 64, layers: int = 2, vis
             "out_hidden_size": hidden, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
             "window_size": 56, "fullatt_block_indexes": [vision_layers - 1], "initializer_range": INIT_STD,
         },
-        tie_word_embeddings=True, initializer_range=INIT_STD,
+        tie_word_embeddings=True, initializer_range=INIT_STD,  # type: ignore[call-arg]  # a PretrainedConfig kwarg
     )
 
 

@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: guest.stopping.set())
     try:
         guest.start()
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001  (whatever failed, the desktop is torn down and the cause printed)
         desktop.shutdown()
         print(f"sciboard_guest: desktop failed to start: {err}", file=sys.stderr)
         return 1

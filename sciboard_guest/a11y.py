@@ -51,7 +51,7 @@ class Element:
         if key not in self._cache:
             try:
                 self._cache[key] = read()
-            except Exception:  # the accessible vanished or does not implement it
+            except Exception:  # noqa: BLE001  (the accessible vanished or does not implement it)
                 self._cache[key] = None
         return self._cache[key]
 

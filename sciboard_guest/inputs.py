@@ -101,13 +101,13 @@ class InputDevice:
         self._x().sync()
 
     def _xdotool(self, argv: list[str]) -> None:
-        result = subprocess.run(["xdotool", *argv], env=self.env, capture_output=True, timeout=120)
+        result = subprocess.run(["xdotool", *argv], env=self.env, capture_output=True, timeout=120, check=False)
         if result.returncode != 0:
             raise InputError(f"xdotool failed: {result.stderr.decode(errors='replace').strip()[:300]}")
 
     def _point(self, action: dict, kx: str, ky: str) -> tuple[int, int]:
         x, y = action.get(kx), action.get(ky)
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (x, y)):
+        if not (isinstance(x, int) and isinstance(y, int)) or isinstance(x, bool) or isinstance(y, bool):
             raise InputError(f"{action.get('name')}: {kx} and {ky} must be integers")
         width, height = self.screen_size
         if not (0 <= x < width and 0 <= y < height):

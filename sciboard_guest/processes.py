@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 MARKER = "SCIBOARD_DESKTOP"
@@ -60,7 +61,7 @@ def tagged_pids(desktop_id: str) -> list[int]:
     return found
 
 
-def kill_tagged(desktop_id: str, exclude: set[int] = frozenset(), grace: float = 1.0) -> None:
+def kill_tagged(desktop_id: str, exclude: AbstractSet[int] = frozenset(), grace: float = 1.0) -> None:
     """SIGTERM then SIGKILL every live process tagged with ``desktop_id``."""
     deadline = time.monotonic() + grace
     sig = signal.SIGTERM

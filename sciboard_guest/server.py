@@ -172,7 +172,7 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
                 self._send_error(400, str(err).strip("'\""))
             except apps.AppError as err:
                 self._send_error(409, str(err))
-            except Exception as err:  # a broken probe must not take the server down
+            except Exception as err:  # noqa: BLE001  (a broken probe must not take the server down)
                 self._send_error(500, f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}")
 
         def _authorize(self) -> None:

@@ -246,8 +246,7 @@ def _scan_args(source: str, pos: int) -> tuple[list[_Raw], int]:
             literal = number.group(0)
             if len(literal) > 100:
                 raise ActionError(f"number too long: {_preview(literal)}")
-            value = float(literal) if any(c in literal for c in ".eE") else int(literal)
-            args.append(("number", value))
+            args.append(("number", float(literal) if any(c in literal for c in ".eE") else int(literal)))
             pos += len(literal)
         pos = _skip_space(source, pos)
         if pos >= len(source):

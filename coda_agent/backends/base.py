@@ -6,12 +6,12 @@ import base64
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Union, runtime_checkable
+from typing import Protocol, TypeAlias, runtime_checkable
 
 from PIL import Image
 
 #: One piece of a message: text, or an image (already resized by the caller).
-Part = Union[str, Image.Image]
+Part: TypeAlias = str | Image.Image
 
 
 class BackendError(RuntimeError):

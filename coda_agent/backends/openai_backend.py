@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from coda_agent.backends.base import BackendError, Conversation, openai_messages
 
@@ -38,7 +39,7 @@ class OpenAIBackend:
     def _complete(self, conversation: Conversation, max_new_tokens: int, temperature: float) -> str:
         import requests
 
-        body = {"model": self.name, "messages": openai_messages(conversation), "max_tokens": max_new_tokens,
+        body: dict[str, Any] = {"model": self.name, "messages": openai_messages(conversation), "max_tokens": max_new_tokens,
                 "temperature": temperature}
         problem = ""
         for _ in range(self.retries + 1):

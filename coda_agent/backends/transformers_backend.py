@@ -44,7 +44,7 @@ class TransformersBackend:
             kwargs["device_map"] = "auto"
         self.model = AutoModelForImageTextToText.from_pretrained(model, **kwargs)
         if device != "auto":
-            self.model.to(device)
+            self.model.to(device)  # type: ignore[arg-type]  # transformers types .to() for dtypes only
         self.model.eval()
         self.name = model
         self._lock = threading.Lock()

@@ -38,7 +38,7 @@ RENDER_FLAGS = ("orbits", "constellations", "boundaries", "grid", "ecliptic", "g
 LABEL_FLAGS = ("planets", "moons", "stars", "constellations", "galaxies", "spacecraft", "asteroids",
                "comets", "locations", "nebulae", "openclusters", "dwarfplanets", "minormoons")
 #: The state every episode starts from: looking at Earth from near it, clock running in real time.
-BASELINE = {"select": "Sol/Earth", "time_jd": 2460599.3333333335, "timescale": 1.0,
+BASELINE: dict[str, Any] = {"select": "Sol/Earth", "time_jd": 2460599.3333333335, "timescale": 1.0,
             "render_on": ("planets", "stars", "galaxies", "nebulae", "atmospheres", "cloudmaps", "nightmaps"),
             "render_off": ("orbits", "constellations", "boundaries", "grid", "ecliptic", "markers"),
             "label_off": LABEL_FLAGS}

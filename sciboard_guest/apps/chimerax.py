@@ -266,7 +266,7 @@ def _info(ctx: AppContext, *tokens: str) -> list[str]:
 
 
 @APP.probe("models")
-def models(ctx: AppContext) -> list[dict[str, str]]:
+def models(ctx: AppContext) -> list[dict[str, Any]]:
     """Open models: [{spec, type, name, shown}] from ``info models`` (name and display attributes)."""
     names = parse_models(_info(ctx, "models"))
     shown = {m["spec"]: m["value"] for m in parse_models(_info(ctx, "models", "attribute", "display"))}

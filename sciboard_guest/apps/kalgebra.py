@@ -64,7 +64,7 @@ def _tab_list(ctx: AppContext) -> Element:
 def _ready(ctx: AppContext, deadline: float) -> None:
     while time.monotonic() < deadline:
         visible = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "kalgebra"],
-                                 env=ctx.env, capture_output=True, timeout=10).stdout.split()
+                                 env=ctx.env, capture_output=True, timeout=10, check=False).stdout.split()
         if visible:
             try:
                 _tab_list(ctx)

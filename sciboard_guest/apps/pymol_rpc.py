@@ -77,7 +77,7 @@ def descendants(pid: int) -> list[int]:
 
 def listening_ports(pids: list[int]) -> list[int]:
     """TCP ports on 127.0.0.1/any that sockets held by ``pids`` listen on."""
-    inodes = set()
+    inodes: set[str] = set()
     for pid in pids:
         fd_dir = Path(f"/proc/{pid}/fd")
         try:

@@ -371,7 +371,9 @@ _OUTPUT = re.compile(r"Output written on .*? \((\d+) pages?")
 
 def parse_log(text: str) -> dict[str, Any]:
     """Errors, undefined references/citations and the page count from a pdflatex log."""
-    errors, refs, cites = [], [], []
+    errors: list[str] = []
+    refs: list[str] = []
+    cites: list[str] = []
     for line in text.splitlines():
         match = _FILE_LINE_ERROR.match(line)
         if "==> Fatal error occurred" in line:
