@@ -61,16 +61,27 @@ class Cerebellum:
 
     def ground_many(self, plans: Sequence[str], observation: Mapping[str, Any]) -> list[Grounding]:
         """Ground several plans for the same screen in one batch (never raises for bad replies)."""
+        return self.ground_batch(plans, [observation] * len(plans))
+
+    def ground_batch(self, plans: Sequence[str], observations: Sequence[Mapping[str, Any]]) -> list[Grounding]:
+        """Ground each plan on its own screen, all in one backend call (never raises for bad replies)."""
+        if len(plans) != len(observations):
+            raise ValueError(f"{len(plans)} plans but {len(observations)} observations")
         results: list[Grounding | None] = [_pass_through(plan) for plan in plans]
         pending = [i for i, r in enumerate(results) if r is None]
         if pending:
-            image = model_image(observation["screenshot"], self.max_pixels)
-            frame = CoordinateFrame(self.coordinates, image.size, screen_size_of(observation))
-            conversations = [[Message.of("user", image, self.prompt.replace("{plan}", plans[i].strip()))]
-                             for i in pending]
+            images: dict[int, Any] = {}
+            conversations, frames = [], []
+            for i in pending:
+                shot = observations[i]["screenshot"]
+                if id(shot) not in images:
+                    images[id(shot)] = model_image(shot, self.max_pixels)
+                image = images[id(shot)]
+                frames.append(CoordinateFrame(self.coordinates, image.size, screen_size_of(observations[i])))
+                conversations.append([Message.of("user", image, self.prompt.replace("{plan}", plans[i].strip()))])
             replies = self.backend.generate(conversations, max_new_tokens=self.max_new_tokens,
                                             temperature=self.temperature)
-            for i, reply in zip(pending, replies):
+            for i, reply, frame in zip(pending, replies, frames):
                 results[i] = _interpret(plans[i], reply, frame)
         return [r for r in results if r is not None]
 

@@ -49,6 +49,14 @@ class TransformersBackend:
         self.name = model
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_model(cls, model: Any, processor: Any, name: str = "in-memory") -> TransformersBackend:
+        """A backend around an already loaded model and processor (e.g. the policy a trainer is updating)."""
+        backend = cls.__new__(cls)
+        backend.model, backend.processor, backend.name = model, processor, name
+        backend._lock = threading.Lock()
+        return backend
+
     @property
     def device(self):
         return self.model.device
