@@ -25,7 +25,7 @@ from PIL import Image
 from coda_agent.backends.base import chat_template_messages
 from coda_agent.cerebellum import Grounding
 from coda_agent.cerebrum import Cerebrum, parse_plan
-from coda_agent.images import model_image
+from coda_agent.data import StepSample, planner_conversation
 from coda_agent.rewards import completion_text
 
 try:
@@ -34,39 +34,18 @@ except ImportError as err:  # the trainer needs the ``train`` extra
     raise ImportError("coda_agent.grpo needs TRL: pip install 'sciboard-gym[agent,train]'") from err
 
 
-class StateSample(Protocol):
-    """What a training row needs from a recorded step (:class:`coda_agent.data.StepSample` has it all)."""
-
-    task_id: str
-    app: str
-    instruction: str
-    seed: int | None
-    episode_dir: str
-    step: int
-    history: list[str]
-    screenshot: Image.Image
-    prev_screenshot: Image.Image | None
-    prefix: list[str]
-    label: str | None
-
-
 class Executor(Protocol):
     """A frozen grounder: :class:`~coda_agent.cerebellum.Cerebellum`, or anything with ``ground_batch``."""
 
     def ground_batch(self, plans: Sequence[str], observations: Sequence[Mapping[str, Any]]) -> list[Grounding]: ...
 
 
-def planner_prompt(cerebrum: Cerebrum, sample: StateSample) -> tuple[list[dict[str, Any]], list[Image.Image]]:
+def planner_prompt(cerebrum: Cerebrum, sample: StepSample) -> tuple[list[dict[str, Any]], list[Image.Image]]:
     """The planner's prompt for ``sample`` as TRL takes it: chat messages with image placeholders, and the images."""
-    cerebrum.reset(sample.instruction)
-    cerebrum.history = list(sample.history)
-    cerebrum.previous = None if sample.prev_screenshot is None else model_image(sample.prev_screenshot,
-                                                                                cerebrum.max_pixels)
-    conversation = cerebrum.conversation({"screenshot": sample.screenshot, "instruction": sample.instruction})
-    return chat_template_messages(conversation)
+    return chat_template_messages(planner_conversation(sample, cerebrum))
 
 
-def planner_rows(samples: Sequence[StateSample], cerebrum: Cerebrum) -> list[dict[str, Any]]:
+def planner_rows(samples: Sequence[StepSample], cerebrum: Cerebrum) -> list[dict[str, Any]]:
     """One GRPO row per state: ``prompt`` and ``images`` for the planner, the rest for the executor and rewards."""
     rows = []
     for sample in samples:
@@ -80,7 +59,7 @@ def planner_rows(samples: Sequence[StateSample], cerebrum: Cerebrum) -> list[dic
     return rows
 
 
-def planner_dataset(samples: Sequence[StateSample], cerebrum: Cerebrum) -> Any:
+def planner_dataset(samples: Sequence[StepSample], cerebrum: Cerebrum) -> Any:
     """:func:`planner_rows` as a Hugging Face ``datasets.Dataset`` (images as ``Image`` features)."""
     import datasets
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from PIL import Image
 from trl import GRPOConfig
 
 from coda_agent import Cerebellum, Cerebrum, TransformersBackend
+from coda_agent.data import StepSample
 from coda_agent.grpo import DecoupledGRPOTrainer, planner_dataset, planner_prompt
 from coda_agent.rewards import ActionMatchReward
 from coda_agent.tiny import cached_tiny_qwen25vl
@@ -25,30 +25,22 @@ from coda_agent.tiny import cached_tiny_qwen25vl
 PIXELS = 112 * 112 * 4
 
 
-@dataclass
-class Sample:
-    """A recorded step as the data module provides it (the fields the trainer reads)."""
-
-    task_id: str
-    instruction: str
-    screenshot: Image.Image
-    prev_screenshot: Image.Image | None = None
-    history: list[str] = field(default_factory=list)
-    app: str = "kalgebra"
-    seed: int | None = 0
-    episode_dir: str = "episodes/0"
-    step: int = 1
-    prefix: list[str] = field(default_factory=list)
-    label: str | None = 'type("x:=1")'
+def sample(task_id: str, instruction: str, screenshot: Image.Image, **fields: Any) -> StepSample:
+    values: dict[str, Any] = {"app": "kalgebra", "seed": 0, "episode_dir": "episodes/0", "step": 1, "history": [],
+                              "prev_screenshot": None, "thought": None, "plan": None, "planner_reply": None,
+                              "action": 'type("x:=1")', "prefix": [], "episode_success": True,
+                              "label": 'type("x:=1")'}
+    values.update(fields)
+    return StepSample(task_id=task_id, instruction=instruction, screenshot=screenshot, **values)
 
 
 def shot(seed: int) -> Image.Image:
     return Image.fromarray((np.random.RandomState(seed).rand(200, 320, 3) * 255).astype(np.uint8))
 
 
-def samples() -> list[Sample]:
-    return [Sample("kalgebra/a", "Define x as 1.", shot(1)),
-            Sample("kalgebra/b", "Plot sin.", shot(2), prev_screenshot=shot(3), step=2,
+def samples() -> list[StepSample]:
+    return [sample("kalgebra/a", "Define x as 1.", shot(1)),
+            sample("kalgebra/b", "Plot sin.", shot(2), prev_screenshot=shot(3), step=2,
                    history=["Thought: open the plot tab | Action: click Plot"], prefix=['click(10, 10)'])]
 
 
