@@ -18,6 +18,7 @@ from sciboard_gym.apps import get_adapter
 from sciboard_gym.guest_client import GuestError
 from sciboard_gym.providers import ProviderError, make_provider
 from sciboard_gym.tasks import Task, TaskError, get_task, load_app_tasks
+from sciboard_gym.text_space import ObservationText
 
 MAX_INSTRUCTION = 2000
 MAX_ACTION = 2100
@@ -96,13 +97,13 @@ class SciBoardEnv(gym.Env):
         width, height = self.screen_size
         obs_spaces: dict[str, spaces.Space] = {
             "screenshot": spaces.Box(0, 255, (height, width, 3), np.uint8),
-            "instruction": spaces.Text(MAX_INSTRUCTION, charset=CHARSET),
+            "instruction": ObservationText(MAX_INSTRUCTION, charset=CHARSET),
         }
         if "a11y_tree" in self.observation_keys:
-            obs_spaces["a11y_tree"] = spaces.Text(MAX_A11Y, min_length=0, charset=CHARSET)
+            obs_spaces["a11y_tree"] = ObservationText(MAX_A11Y, min_length=0, charset=CHARSET)
         if "som" in self.observation_keys:
             obs_spaces["som_screenshot"] = spaces.Box(0, 255, (height, width, 3), np.uint8)
-            obs_spaces["som_marks"] = spaces.Text(MAX_A11Y, min_length=0, charset=CHARSET)
+            obs_spaces["som_marks"] = ObservationText(MAX_A11Y, min_length=0, charset=CHARSET)
         self.observation_space = spaces.Dict(obs_spaces)
         self.action_space = spaces.Text(MAX_ACTION, min_length=1, charset=frozenset(string.printable))
 
