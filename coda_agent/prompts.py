@@ -54,3 +54,26 @@ EXECUTOR_UITARS_RELATIVE = EXECUTOR_UITARS.replace(
 def history_lines(entries: list[str]) -> str:
     """Numbered history lines, or a note that there are none."""
     return "\n".join(f"{i}. {line}" for i, line in enumerate(entries, 1)) if entries else NO_HISTORY
+
+JUDGE_SYSTEM = """You review the steps of an agent that operates a scientific desktop application.
+For one step you see the task, the steps taken before it, the screen before the action, the action
+and, when it was executed, the screen after it. Decide whether the action was a correct next step
+towards completing the task: it acts on the right element, types the right text, or ends the task
+only when the task is really complete (done) or answers it correctly (answer).
+
+The action language:
+{actions}
+
+Answer in exactly this form:
+Verdict: correct   (or: Verdict: wrong)
+Correction: <when wrong, the correct action in the action language; otherwise leave it out>"""
+
+JUDGE_TURN = """Task: {instruction}
+
+Steps so far (oldest first):
+{history}
+
+The screen is {width}x{height} pixels. The action to review: {action}
+"""
+
+JUDGE_QUESTION = "Was this action a correct next step?"
