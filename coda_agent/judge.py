@@ -29,6 +29,7 @@ from coda_agent import prompts
 from coda_agent.backends.base import Backend, Message, Part
 from coda_agent.data import Episode, StepSample, episode_samples, load_episode, save_labels
 from coda_agent.images import DEFAULT_MAX_PIXELS, model_image
+from coda_agent.rewards import grounded_actions
 from sciboard_gym import actions
 
 Voting = Literal["majority", "unanimous"]
@@ -185,7 +186,7 @@ class JudgeReward:
                  **columns: Any) -> list[float | None]:
         if instruction is None or screenshot is None:
             raise ValueError("JudgeReward needs the columns 'instruction' and 'screenshot' (and 'history')")
-        proposed = grounded if grounded is not None else [_completion_action(c) for c in completions]
+        proposed = grounded_actions(completions, grounded)
         asked = [i for i, action in enumerate(proposed) if action is not None]
         cases = [JudgeCase(instruction[i], list(history[i]) if history is not None else [], screenshot[i],
                            str(proposed[i])) for i in asked]
@@ -193,21 +194,6 @@ class JudgeReward:
         for index, verdict in zip(asked, self.judge.judge(cases)):
             rewards[index] = float(verdict.correct)
         return rewards
-
-
-def _completion_action(completion: Any) -> str | None:
-    """A completion (text, or a conversation ending with the reply) parsed as one action."""
-    if isinstance(completion, str):
-        text = completion
-    elif isinstance(completion, Sequence) and completion and isinstance(completion[-1], dict):
-        content = completion[-1].get("content", "")
-        text = content if isinstance(content, str) else "".join(p.get("text") or "" for p in content)
-    else:
-        return None
-    try:
-        return actions.parse(text.strip()).to_string()
-    except actions.ActionError:
-        return None
 
 
 @dataclass(frozen=True)
