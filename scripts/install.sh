@@ -20,4 +20,6 @@ if [ ! -e "$stamp" ]; then
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
+# The pinned desktop tree (cached under ~/.cache/sciboard/trees; a fresh build takes a few minutes).
+.venv/bin/python -m vm_images tree build
 echo "[sciboard] ready: $root/.venv"

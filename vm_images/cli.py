@@ -1,7 +1,8 @@
-"""``sciboard vm ...``: build, list, prune and locate VM images.
+"""``sciboard vm ...`` and ``sciboard tree ...``: build, list, prune and locate VM images and the desktop tree.
 
-``add_vm_commands(subparsers)`` adds the ``vm`` command to the ``sciboard`` CLI;
-``python -m vm_images ...`` runs the same commands on their own.
+``add_vm_commands(subparsers)`` adds the ``vm`` command to the ``sciboard`` CLI and
+``add_tree_commands(subparsers)`` the ``tree`` command; ``python -m vm_images ...`` runs the same
+commands on their own.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 from vm_images import images_dir
 from vm_images.builder import BuildError, build, built_images, image_for, prune
 from vm_images.recipe import RecipeError, apps
+from vm_images.tree_builder import build_tree, prune_trees
+from vm_images.trees import desktop_tree
 
 
 def add_vm_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -36,6 +39,42 @@ def add_vm_commands(subparsers: argparse._SubParsersAction) -> argparse.Argument
     path_cmd.add_argument("--installer", type=Path)
     path_cmd.set_defaults(func=_reporting(_path))
     return vm
+
+
+def add_tree_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``tree build|path|prune`` (the local desktop's pinned tree) to an argparse subparsers object."""
+    tree = subparsers.add_parser("tree", help="build and inspect the pinned tree the local desktops run in")
+    commands = tree.add_subparsers(dest="tree_command", required=True)
+    build_cmd = commands.add_parser("build", help="build (or reuse) the desktop tree of the current recipes")
+    build_cmd.add_argument("--force", action="store_true", help="rebuild even if an up-to-date tree exists")
+    build_cmd.set_defaults(func=_reporting(_tree_build))
+    path_cmd = commands.add_parser("path", help="print the tree's directory and whether it is built")
+    path_cmd.set_defaults(func=_reporting(_tree_path))
+    prune_cmd = commands.add_parser("prune", help="delete the trees built from older recipes")
+    prune_cmd.set_defaults(func=_reporting(_tree_prune))
+    return tree
+
+
+def _tree_build(args: argparse.Namespace) -> int:
+    print(build_tree(force=args.force).path)
+    return 0
+
+
+def _tree_path(args: argparse.Namespace) -> int:
+    tree = desktop_tree()
+    if not tree.complete():
+        print(f"{tree.path} (not built; run: sciboard tree build)")
+        return 1
+    manifest = tree.manifest
+    print(f"{tree.path} (apps: {', '.join(manifest['apps'])}; {manifest['size_mib']} MiB; "
+          f"built {manifest['built_at']} in {manifest['build_seconds']:.0f}s)")
+    return 0
+
+
+def _tree_prune(args: argparse.Namespace) -> int:
+    for path in prune_trees():
+        print(f"deleted {path}")
+    return 0
 
 
 def _reporting(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -88,6 +127,8 @@ def _path(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vm_images", description=__doc__)
-    add_vm_commands(parser.add_subparsers(dest="command", required=True))
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_vm_commands(commands)
+    add_tree_commands(commands)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -27,6 +27,8 @@ class Recipe:
     mirrors: tuple[str, ...]
     kernel: str
     packages: tuple[str, ...]
+    #: What the local desktop tree needs of this recipe: everything but the kernel and the boot services.
+    desktop_packages: tuple[str, ...]
     dpkg_exclude: tuple[str, ...]
     dpkg_include: tuple[str, ...]
     memory_mib: int
@@ -83,7 +85,9 @@ def load(app: str, recipes_dir: Path = RECIPES_DIR) -> Recipe:
         suite=base["suite"],
         mirrors=tuple(base["mirrors"]),
         kernel=base["kernel"],
-        packages=tuple(dict.fromkeys([base["kernel"], *base["packages"], *spec.get("packages", [])])),
+        packages=tuple(dict.fromkeys([base["kernel"], *base.get("boot_packages", []), *base["packages"],
+                                       *spec.get("packages", [])])),
+        desktop_packages=tuple(dict.fromkeys([*base["packages"], *spec.get("packages", [])])),
         dpkg_exclude=tuple(base.get("dpkg_exclude", [])),
         dpkg_include=tuple(base.get("dpkg_include", [])),
         memory_mib=int(spec.get("memory_mib", 1536)),
