@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def test_judge_eval_prints_precision_and_recall_of_a_tiny_judge(recorded_episode
     scores = json.loads(out.strip().splitlines()[-1])
     assert "precision" in out and "recall" in out and scores["episodes"] == 5
     assert scores["true_positives"] + scores["false_negatives"] == 3  # the three oracle runs succeeded
-    folder = find_episodes(recorded_episodes)[0]
+    folder = Path(shutil.copytree(find_episodes(recorded_episodes)[0], tmp_path / "episode"))  # others share them
     judge = Judge(TransformersBackend(model, dtype="float32"), samples=1, max_new_tokens=8, max_pixels=112 * 112 * 4)
     verdict = judge.label_episode(folder)
     assert load_episode(folder).label_source == "judge" and len(verdict.steps) == len(load_episode(folder).steps)
