@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from typing import Any
 
 from coda_agent.agent import CODAAgent
@@ -55,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     import gymnasium as gym
 
     import sciboard_gym  # noqa: F401  (registers the envs)
+    from sciboard_gym.episode import run_episode
     from sciboard_gym.wrappers import PlanActions
 
     args = parse_args(argv)
@@ -79,32 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for episode in range(args.episodes):
             task = args.task[episode % len(args.task)] if args.task else None
-            result = run_episode(env, agent, task, args.seed + episode)
-            successes += result["success"]
-            print(json.dumps(result), flush=True)
+            executed: list[str | None] = []
+
+            def collect(_step: int, _action: str, info: dict[str, Any], into: list[str | None] = executed) -> None:
+                into.append(info.get("executed"))
+
+            result = run_episode(env, agent, task, args.seed + episode, on_step=collect)
+            successes += result.success
+            print(json.dumps(result.to_dict() | {"executed": executed}), flush=True)
     finally:
         env.close()
     print(json.dumps({"episodes": args.episodes, "successes": successes}), flush=True)
     return 0
-
-
-def run_episode(env: Any, agent: Any, task: str | None, seed: int) -> dict[str, Any]:
-    """One episode to its end; the per-episode record printed by :func:`main`."""
-    started = time.monotonic()
-    obs, info = env.reset(seed=seed, options={"task": task} if task else None)
-    agent.reset(obs["instruction"])
-    steps, action_errors, actions = 0, 0, []
-    while True:
-        action = agent.act(obs)
-        obs, reward, terminated, truncated, info = env.step(action)
-        steps += 1
-        action_errors += info.get("action_error") is not None
-        actions.append(info.get("executed") or None)
-        if terminated or truncated:
-            break
-    return {"task_id": info["task_id"], "success": bool(info.get("success")), "reward": reward, "steps": steps,
-            "action_errors": action_errors, "executed": actions, "seconds": round(time.monotonic() - started, 1),
-            "error": info.get("error")}
 
 
 if __name__ == "__main__":

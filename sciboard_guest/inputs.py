@@ -58,6 +58,8 @@ class InputDevice:
         if not isinstance(action, dict):
             raise InputError("action must be a JSON object")
         name = action.get("name")
+        if not isinstance(name, str):
+            raise InputError(f"action name must be a string, got {type(name).__name__}")
         if name in ("type", "key"):
             command = keyboard_command(action)
             if name == "key":

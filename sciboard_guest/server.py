@@ -168,11 +168,11 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
                 self._send_error(err.status, str(err))
             except apps.AppNotInstalled as err:
                 self._send_error(424, str(err))
-            except (KeyError, TypeError, ValueError, inputs.InputError) as err:
-                self._send_error(400, str(err).strip("'\""))
+            except (apps.BadArgument, inputs.InputError) as err:  # the request's fault
+                self._send_error(400, str(err))
             except apps.AppError as err:
                 self._send_error(409, str(err))
-            except Exception as err:  # noqa: BLE001  (a broken probe must not take the server down)
+            except Exception as err:  # noqa: BLE001  (a bug in the guest, e.g. in a probe: a fault; the server lives on)
                 self._send_error(500, f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}")
 
         def _authorize(self) -> None:

@@ -14,7 +14,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 MAX_TEXT_LENGTH = 2000
 MAX_WAIT_SECONDS = 10.0
@@ -139,8 +139,6 @@ class Answer(Action):
     terminal: ClassVar[bool] = True
     text: str
 
-
-GuiAction = Union[Click, DoubleClick, RightClick, Move, Drag, Scroll, Type, Key]
 
 _SIGNATURES: dict[str, tuple[type[Action], tuple[str, ...], str]] = {
     "click": (Click, ("int", "int"), "click(x, y): left-click at pixel (x, y)"),

@@ -16,7 +16,7 @@ from gymnasium import spaces
 from sciboard_gym import actions, set_of_marks
 from sciboard_gym.apps import get_adapter
 from sciboard_gym.guest_client import GuestError
-from sciboard_gym.providers import ProviderError, make_provider
+from sciboard_gym.providers import Provider, ProviderError, make_provider
 from sciboard_gym.tasks import Task, TaskError, get_task, load_app_tasks
 from sciboard_gym.text_space import ObservationText
 
@@ -53,7 +53,7 @@ class SciBoardEnv(gym.Env):
         app: str,
         task: str | Task | None = None,
         split: str | None = None,
-        provider: str = "local",
+        provider: str | Provider = "local",
         observation: Sequence[str] = ("screenshot",),
         screen_size: tuple[int, int] = (1920, 1080),
         max_steps: int | None = None,
@@ -64,7 +64,7 @@ class SciBoardEnv(gym.Env):
         settle_timeout: float = 3.0,
         tasks_dir: str | None = None,
         provider_options: dict[str, Any] | None = None,
-    ):
+    ) -> None:
         self._config: dict[str, Any] = {
             "app": app, "task": task, "split": split, "provider": provider, "observation": tuple(observation),
             "screen_size": screen_size, "max_steps": max_steps, "render_mode": render_mode,
@@ -89,10 +89,14 @@ class SciBoardEnv(gym.Env):
         self.max_steps_override = max_steps
         self.render_mode = render_mode
         self.settle_quiet, self.settle_timeout = settle_quiet, settle_timeout
-        self.tasks = self._select_tasks(task, split, tasks_dir)
-        if provider == "local":
-            self.adapter.preflight_local()
-        self.provider = make_provider(provider, app, self.screen_size, **(provider_options or {}))
+        self.tasks_dir = tasks_dir
+        self.tasks = self._select_tasks(task, split)
+        if isinstance(provider, Provider):
+            self.provider = provider
+        else:
+            if provider == "local":
+                self.adapter.preflight_local()
+            self.provider = make_provider(provider, app, self.screen_size, **(provider_options or {}))
 
         width, height = self.screen_size
         obs_spaces: dict[str, spaces.Space] = {
@@ -115,38 +119,44 @@ class SciBoardEnv(gym.Env):
 
     # --- task selection --------------------------------------------------------------
 
-    def _select_tasks(self, task: str | Task | None, split: str | None, tasks_dir: str | None) -> list[Task]:
-        if isinstance(task, Task):
-            chosen = [task]
-        elif isinstance(task, str):
-            chosen = [self._lookup(task, tasks_dir)]
-        else:
-            chosen = [t for t in load_app_tasks(self.app, tasks_dir) if split is None or task_split(t.id) == split]
+    def _select_tasks(self, task: str | Task | None, split: str | None) -> list[Task]:
+        if task is not None:
+            return [self._resolve_task(task)]
+        chosen = [t for t in load_app_tasks(self.app, self.tasks_dir) if split is None or task_split(t.id) == split]
         if not chosen:
             raise TaskError(f"no {self.app} tasks" + (f" in split {split!r}" if split else ""))
         for item in chosen:
-            if item.app != self.app:
-                raise TaskError(f"task {item.id!r} is for {item.app}, not {self.app}")
-            self.adapter.validate_task(item)
+            self._resolve_task(item)
         return chosen
 
-    def _lookup(self, task_id: str, tasks_dir: str | None = None) -> Task:
-        if tasks_dir is not None:
-            for item in load_app_tasks(self.app, tasks_dir):
+    def _resolve_task(self, task: str | Task) -> Task:
+        """The task for an id (looked up in ``tasks_dir`` when given) or a Task; refuses other apps' tasks."""
+        if isinstance(task, str):
+            task = self._lookup(task)
+        elif not isinstance(task, Task):
+            raise TaskError(f"a task must be a task id or a Task, got {type(task).__name__}")
+        if task.app != self.app:
+            raise TaskError(f"task {task.id!r} is for {task.app}, not {self.app}: make a {task.app} env for it")
+        self.adapter.validate_task(task)
+        return task
+
+    def _lookup(self, task_id: str) -> Task:
+        if self.tasks_dir is not None:
+            for item in load_app_tasks(self.app, self.tasks_dir):
                 if item.id == task_id:
                     return item
-            raise TaskError(f"unknown task {task_id!r} in {tasks_dir}")
+            raise TaskError(f"unknown task {task_id!r} in {self.tasks_dir}")
         return get_task(task_id)
 
     # --- Gymnasium API ----------------------------------------------------------------
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Start an episode: ``options={"task": id or Task}`` picks one (of this app), else one is sampled."""
         super().reset(seed=seed)
         options = options or {}
         if "task" in options:
-            chosen = options["task"]
-            task = chosen if isinstance(chosen, Task) else self._lookup(chosen)
-            self.adapter.validate_task(task)
+            task = self._resolve_task(options["task"])
         else:
             task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
         started = time.monotonic()
@@ -185,7 +195,8 @@ class SciBoardEnv(gym.Env):
             return int(self.max_steps_override)
         return self.task.max_steps if self.task else 0
 
-    def step(self, action: str):
+    def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
+        """Run one action; on the last step (terminal action or ``max_steps``) evaluate the task."""
         if self._over or self.task is None:
             raise RuntimeError("call reset() before step(); the episode is over")
         self._steps += 1
@@ -195,20 +206,24 @@ class SciBoardEnv(gym.Env):
             if parsed is not None and not parsed.terminal:
                 info["settle_seconds"] = self._perform(parsed)
             self._frame = self.provider.client.screenshot()
+            terminated = parsed is not None and parsed.terminal
+            truncated = not terminated and self._steps >= self.max_steps
+            reward = self._evaluate(self.task, parsed, info) if terminated or truncated else 0.0
         except (GuestError, ProviderError) as err:
             return self._fault(err, info)
-        terminated = parsed is not None and parsed.terminal
-        truncated = not terminated and self._steps >= self.max_steps
-        reward = 0.0
-        if terminated or truncated:
-            answer = parsed.text if isinstance(parsed, actions.Answer) else None
-            success, results = self.adapter.evaluate(self.task, self.provider.client, answer)
-            if problem := self.provider.alive():  # the desktop broke before or during evaluation: a fault
-                return self._fault(ProviderError(problem), info)
-            reward = 1.0 if success else 0.0
-            info.update(success=success, checks=[r.to_dict() for r in results], answer=answer)
-            self._over = True
         return self._observe(), reward, terminated, truncated, info
+
+    def _evaluate(self, task: Task, parsed: actions.Action | None, info: dict[str, Any]) -> float:
+        """Judge the app's state and end the episode; a guest fault raises (the caller truncates)."""
+        answer = parsed.text if isinstance(parsed, actions.Answer) else None
+        success, results = self.adapter.evaluate(task, self.provider.client, answer)
+        if problem := self.provider.alive():  # the desktop broke before or during evaluation: a fault
+            raise ProviderError(problem)
+        info.update(success=success, checks=[r.to_dict() for r in results], answer=answer)
+        if broken := [f"check {r.check!r} raised {r.detail}" for r in results if r.raised]:
+            info["error"] = "; ".join(broken)
+        self._over = True
+        return 1.0 if success else 0.0
 
     def _resolve(self, action: Any, info: dict[str, Any]) -> tuple[actions.Action | None, str | None]:
         """Turn the agent's action into one typed action; errors go to ``info``."""
@@ -231,7 +246,7 @@ class SciBoardEnv(gym.Env):
             raise ProviderError(self.provider.alive() or "the app died")
         return float(settled.get("seconds", 0.0))
 
-    def _fault(self, err: Exception, info: dict[str, Any]):
+    def _fault(self, err: Exception, info: dict[str, Any]) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         """The desktop broke mid-episode: truncate, say what died, keep the last frame."""
         problem = self.provider.alive() or str(err)
         info.update(error=problem, success=False, checks=[])
@@ -259,7 +274,7 @@ class SciBoardEnv(gym.Env):
             obs["som_marks"] = "".join(c if c in CHARSET else "?" for c in set_of_marks.legend(marks)[:MAX_A11Y])
         return obs
 
-    def render(self):
+    def render(self) -> np.ndarray | None:
         if self.render_mode == "rgb_array":
             return None if self._frame is None else self._frame.copy()
         return None

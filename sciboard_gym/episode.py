@@ -13,6 +13,8 @@ from sciboard_gym.trajectory import TrajectoryRecorder
 
 @dataclass
 class EpisodeResult:
+    """How an episode ended. ``error``: the env's fault report; ``agent_error``: the agent's crash, if it crashed."""
+
     task_id: str
     success: bool
     reward: float
@@ -23,6 +25,7 @@ class EpisodeResult:
     error: str | None = None
     action_errors: int = 0
     checks: list[dict[str, Any]] = field(default_factory=list)
+    agent_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -31,7 +34,11 @@ class EpisodeResult:
 def run_episode(env: Any, agent: Agent, task: str | None = None, seed: int | None = None,
                 recorder: TrajectoryRecorder | None = None,
                 on_step: Callable[[int, str, dict[str, Any]], None] | None = None) -> EpisodeResult:
-    """Reset ``env`` (on ``task`` if given), let ``agent`` act until the episode ends."""
+    """Reset ``env`` (on ``task`` if given), let ``agent`` act until the episode ends.
+
+    An agent whose ``act`` raises gives up with ``fail()``; its message goes to that step's
+    ``info["agent_error"]`` and to :attr:`EpisodeResult.agent_error`.
+    """
     start = time.monotonic()
     obs, info = env.reset(seed=seed, options={"task": task} if task else None)
     agent.reset(obs["instruction"])
@@ -39,13 +46,16 @@ def run_episode(env: Any, agent: Agent, task: str | None = None, seed: int | Non
         recorder.start(info["task_id"], obs["instruction"], obs, info)
     steps, action_errors, reward = 0, 0, 0.0
     terminated = truncated = False
+    agent_error: str | None = None
     while not (terminated or truncated):
         try:
             action = agent.act(obs)
         except Exception as err:  # noqa: BLE001  (an agent crash ends its episode, not the run)
-            action, info = "fail()", {"agent_error": f"{type(err).__name__}: {err}"}
+            action, agent_error = "fail()", f"{type(err).__name__}: {err}"
         agent_info = dict(getattr(agent, "last_info", None) or {})
         obs, reward, terminated, truncated, info = env.step(action)
+        if agent_error is not None:
+            info = {**info, "agent_error": agent_error}
         steps += 1
         action_errors += info.get("action_error") is not None
         if recorder is not None:
@@ -56,6 +66,7 @@ def run_episode(env: Any, agent: Agent, task: str | None = None, seed: int | Non
         task_id=info["task_id"], success=bool(info.get("success")), reward=float(reward), steps=steps,
         seconds=round(time.monotonic() - start, 3), terminated=terminated, truncated=truncated,
         error=info.get("error"), action_errors=action_errors, checks=info.get("checks", []),
+        agent_error=agent_error,
     )
     if recorder is not None:
         recorder.finish({**result.to_dict(), "seed": seed, "agent": type(agent).__name__})

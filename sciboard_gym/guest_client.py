@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import select
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -45,8 +46,12 @@ class GuestClient:
         if payload is not None:
             headers["Content-Type"] = "application/json"
         wait = self.timeout if timeout is None else timeout
-        for attempt in (0, 1):
+        # Only a GET may be sent twice: a POST whose answer was lost may have acted (typed, clicked) already.
+        tries = 2 if method == "GET" else 1
+        for attempt in range(1, tries + 1):
             try:
+                if self._conn is not None and _dropped(self._conn):
+                    self.close()  # the server closed the kept-alive connection while idle: reconnect first
                 if self._conn is None:
                     self._conn = http.client.HTTPConnection(self.host, self.port, timeout=wait)
                     self._conn.connect()
@@ -60,8 +65,7 @@ class GuestClient:
                 return response.status, {k.lower(): v for k, v in response.getheaders()}, data
             except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as err:
                 self.close()
-                # A kept-alive connection may have been closed by the server: retry once on a fresh one.
-                if attempt == 1 or isinstance(err, socket.timeout):
+                if attempt == tries or isinstance(err, socket.timeout):
                     raise GuestUnreachable(f"guest at {self.host}:{self.port} unreachable: {err}") from err
         raise AssertionError("unreachable")
 
@@ -144,3 +148,14 @@ class GuestClient:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """True if the peer has closed this idle connection (it reads as ready: EOF or a reset)."""
+    if conn.sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([conn.sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)

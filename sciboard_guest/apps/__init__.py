@@ -30,6 +30,11 @@ class AppNotInstalled(AppError):
     """The app's program is missing on this desktop."""
 
 
+class BadArgument(ValueError):
+    """A request names an unknown step/probe or passes an argument it refuses: the caller's
+    mistake (HTTP 400). Any other exception out of a step or probe is a guest bug (HTTP 500)."""
+
+
 @dataclass
 class AppContext:
     """What setup steps and probes may use: the desktop's env, screen, input and a11y."""
@@ -132,23 +137,23 @@ def call_named(table: dict[str, Callable[..., Any]], kind: str, name: str, ctx: 
                args: dict[str, Any]) -> Any:
     """Call a registered step/probe after checking the argument names and JSON types."""
     if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+", name) or name not in table:
-        raise KeyError(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}")
+        raise BadArgument(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}")
     if not isinstance(args, dict):
-        raise TypeError(f"{kind} {name}: args must be a JSON object")
+        raise BadArgument(f"{kind} {name}: args must be a JSON object")
     fn = table[name]
     params = list(inspect.signature(fn).parameters.values())[1:]
     allowed = {p.name: p for p in params}
     unknown = set(args) - set(allowed)
     if unknown:
-        raise TypeError(f"{kind} {name}: unknown argument(s) {sorted(unknown)}; takes {sorted(allowed)}")
+        raise BadArgument(f"{kind} {name}: unknown argument(s) {sorted(unknown)}; takes {sorted(allowed)}")
     missing = [p.name for p in params if p.default is inspect.Parameter.empty and p.name not in args]
     if missing:
-        raise TypeError(f"{kind} {name}: missing argument(s) {missing}")
+        raise BadArgument(f"{kind} {name}: missing argument(s) {missing}")
     hints = inspect.get_annotations(fn, eval_str=True)
     for key, value in args.items():
         expected = hints.get(key)
         if expected in (str, int, float, bool) and not _json_type_ok(value, expected):
-            raise TypeError(f"{kind} {name}: argument {key!r} must be {expected.__name__}, got {type(value).__name__}")
+            raise BadArgument(f"{kind} {name}: argument {key!r} must be {expected.__name__}, got {type(value).__name__}")
     return fn(ctx, **args)
 
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, GuestApp
+from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp
 
 SYSTEM_CONFIG = Path("/usr/share/celestia/celestia.cfg")
 BRIDGE_DIR = ".sciboard-celestia"
@@ -134,21 +134,21 @@ def build_request(request_id: int, command: str, argument: str = "") -> str:
     """The request file for one bridge command (validated: known command, safe argument)."""
     if command in ("state", "unselect"):
         if argument:
-            raise ValueError(f"{command} takes no argument")
+            raise BadArgument(f"{command} takes no argument")
     elif command in ("select", "goto"):
         check_name(argument)
     elif command in ("settime", "timescale"):
         value = float(argument)
         if not math.isfinite(value) or (command == "timescale" and abs(value) > 1e9) or \
                 (command == "settime" and not 0 < value < 1e8):
-            raise ValueError(f"{command}: value {argument!r} out of range")
+            raise BadArgument(f"{command}: value {argument!r} out of range")
     elif command in ("render", "label"):
         name, _, on = argument.partition(" ")
         known = RENDER_FLAGS if command == "render" else LABEL_FLAGS
         if name not in known or on not in ("true", "false"):
-            raise ValueError(f"{command}: expected '<flag> true|false' with a flag of {known}, got {argument!r}")
+            raise BadArgument(f"{command}: expected '<flag> true|false' with a flag of {known}, got {argument!r}")
     else:
-        raise ValueError(f"unknown bridge command {command!r}")
+        raise BadArgument(f"unknown bridge command {command!r}")
     return f"{int(request_id)}\n{command}\n{argument}\n"
 
 
@@ -187,7 +187,7 @@ def _value(text: str) -> Any:
 def check_name(name: Any) -> str:
     """An object name or Celestia path we pass on ('Mars', 'Sol/Earth/Moon', 'Titan')."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise ValueError(f"object name must be 1-60 characters of letters, digits, spaces and '()+-/., got {name!r}")
+        raise BadArgument(f"object name must be 1-60 characters of letters, digits, spaces and '()+-/., got {name!r}")
     return name
 
 

@@ -26,7 +26,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, AppNotInstalled, GuestApp
+from sciboard_guest.apps import AppContext, AppError, AppNotInstalled, BadArgument, GuestApp
 from sciboard_guest.apps import grass_data as data
 from sciboard_guest.desktop import CLEAN_PATH
 
@@ -155,13 +155,13 @@ def _grass(ctx: AppContext, argv: list[str], mapset: str = PROBE_MAPSET, stdin: 
 
 def _check_name(name: str, what: str = "map name") -> str:
     if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"{what} {name!r} is not a valid GRASS name")
+        raise BadArgument(f"{what} {name!r} is not a valid GRASS name")
     return name
 
 
 def _check_mapset(mapset: str) -> str:
     if not isinstance(mapset, str) or not _MAPSET.match(mapset) or mapset == PROBE_MAPSET:
-        raise ValueError(f"mapset {mapset!r} is not a valid mapset name")
+        raise BadArgument(f"mapset {mapset!r} is not a valid mapset name")
     return mapset
 
 
@@ -261,7 +261,7 @@ def _gui_ready(ctx: AppContext) -> bool:
 def maps(ctx: AppContext, kind: str = "raster", mapset: str = data.USER_MAPSET) -> list[str]:
     """Names of the maps of ``kind`` (raster, vector, region, raster_3d, group) in ``mapset``."""
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}")
+        raise BadArgument(f"kind must be one of {KINDS}")
     out = _grass(ctx, ["g.list", f"type={kind}", f"mapset={_check_mapset(mapset)}"])
     return sorted(line.strip() for line in out.splitlines() if line.strip())
 
@@ -391,11 +391,11 @@ def region(ctx: AppContext, map: str = "", mapset: str = "") -> dict[str, Any]:
 def _home_file(ctx: AppContext, path: str) -> Path:
     """``path`` under the episode's HOME; symlinks are resolved and must stay inside it."""
     if not isinstance(path, str) or not path or path.startswith("/") or ".." in Path(path).parts:
-        raise ValueError("path must be relative to the episode's HOME (no '..')")
+        raise BadArgument("path must be relative to the episode's HOME (no '..')")
     home = ctx.home.resolve()
     target = (home / path).resolve()
     if not target.is_relative_to(home):
-        raise ValueError(f"{path!r} leads outside the episode's HOME")
+        raise BadArgument(f"{path!r} leads outside the episode's HOME")
     return target
 
 
@@ -520,9 +520,9 @@ def set_region(ctx: AppContext, n: float, s: float, e: float, w: float, res: flo
     values = {"n": n, "s": s, "e": e, "w": w, "res": res}
     for key, value in values.items():
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise TypeError(f"set_region: {key} must be a number")
+            raise BadArgument(f"set_region: {key} must be a number")
     if not (n > s and e > w and res > 0):
-        raise ValueError("set_region needs n > s, e > w and res > 0")
+        raise BadArgument("set_region needs n > s, e > w and res > 0")
     _grass(ctx, ["g.region", *[f"{k}={v!r}" for k, v in values.items()]], mapset=data.USER_MAPSET)
 
 
@@ -530,7 +530,7 @@ def set_region(ctx: AppContext, n: float, s: float, e: float, w: float, res: flo
 def copy_map(ctx: AppContext, kind: str, name: str, new_name: str = "") -> None:
     """Copy a PERMANENT raster or vector into the GUI mapset (``g.copy``), e.g. to make it editable."""
     if kind not in ("raster", "vector"):
-        raise ValueError("kind must be raster or vector")
+        raise BadArgument("kind must be raster or vector")
     source = _require(ctx, kind, name, "PERMANENT")
     target = _check_name(new_name or name)
     _grass(ctx, ["g.copy", f"{kind}={source},{target}"], mapset=data.USER_MAPSET)
@@ -543,7 +543,7 @@ def copy_map(ctx: AppContext, kind: str, name: str, new_name: str = "") -> None:
 def console_command(ctx: AppContext, command: str) -> None:
     """Run a GRASS command through the GUI's own console (e.g. ``d.rast elevation`` to display a layer)."""
     if not isinstance(command, str) or not re.fullmatch(r"[a-z0-9]+\.[a-z0-9.]+( [^\n]{0,400})?", command):
-        raise ValueError("command must be one line that starts with a GRASS module name")
+        raise BadArgument("command must be one line that starts with a GRASS module name")
     ctx.click(*CONSOLE_TAB)
     ctx.settle(quiet=0.4, timeout=3.0)
     time.sleep(1.0)  # the page switch can come after a short quiet period

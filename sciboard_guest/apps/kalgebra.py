@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from sciboard_guest.a11y import Element
-from sciboard_guest.apps import AppContext, AppError, GuestApp
+from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp
 
 APP = GuestApp(
     name="kalgebra",
@@ -128,7 +128,7 @@ def texts(ctx: AppContext) -> list[str]:
 def open_tab(ctx: AppContext, tab: str) -> None:
     """Switch to one of the main tabs by its mnemonic."""
     if tab not in _TAB_KEYS:
-        raise ValueError(f"tab must be one of {list(_TAB_KEYS)}")
+        raise BadArgument(f"tab must be one of {list(_TAB_KEYS)}")
     ctx.key(_TAB_KEYS[tab])
     ctx.settle(quiet=0.2, timeout=3.0)
 
@@ -137,7 +137,7 @@ def open_tab(ctx: AppContext, tab: str) -> None:
 def calculate(ctx: AppContext, expression: str) -> None:
     """Enter an expression in the calculator console (e.g. to define ``r := 4``)."""
     if not expression or len(expression) > 500 or "\n" in expression:
-        raise ValueError("expression must be one non-empty line of at most 500 characters")
+        raise BadArgument("expression must be one non-empty line of at most 500 characters")
     before = variables(ctx).get("ans")
     ctx.type(expression)
     ctx.key("Return")
@@ -151,7 +151,7 @@ def calculate(ctx: AppContext, expression: str) -> None:
 def plot_2d(ctx: AppContext, expression: str) -> None:
     """Add ``expression`` to the 2D graph, then return to the calculator tab."""
     if not expression or len(expression) > 200 or "\n" in expression:
-        raise ValueError("expression must be one non-empty line of at most 200 characters")
+        raise BadArgument("expression must be one non-empty line of at most 200 characters")
     before = len(functions_2d(ctx))
     open_tab(ctx, "2D Graph")
     ctx.type(expression)

@@ -17,7 +17,7 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, GuestApp, pymol_structures
+from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp, pymol_structures
 from sciboard_guest.apps import pymol_rpc as rpc
 
 DATA = Path("/usr/share/pymol/data")
@@ -93,19 +93,19 @@ def _fragment_names() -> set[str]:
 
 def _one_of(value: str, allowed: tuple[str, ...] | set[str] | dict, what: str) -> str:
     if value not in allowed:
-        raise ValueError(f"{what} must be one of {sorted(allowed)}, got {value!r}")
+        raise BadArgument(f"{what} must be one of {sorted(allowed)}, got {value!r}")
     return value
 
 
 def _file_name(value: str) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", value):
-        raise ValueError(f"file must be a plain file name (letters, digits, _ . -), got {value!r}")
+        raise BadArgument(f"file must be a plain file name (letters, digits, _ . -), got {value!r}")
     return value
 
 
 def _setting_name(value: str) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9_]{1,49}", value):
-        raise ValueError(f"setting must be a PyMOL setting name, got {value!r}")
+        raise BadArgument(f"setting must be a PyMOL setting name, got {value!r}")
     return value
 
 
@@ -119,7 +119,7 @@ def _names(ctx: AppContext, kind: str = "public") -> list[str]:
 def build_peptide(ctx: AppContext, sequence: str, name: str, ss: str = "extended") -> None:
     """Build a peptide with PyMOL's ``fab`` (one-letter ``sequence``; ss: helix, sheet or extended)."""
     if not isinstance(sequence, str) or not 1 <= len(sequence) <= 40 or set(sequence) - AMINO_ACIDS:
-        raise ValueError("sequence must be 1-40 one-letter amino-acid codes")
+        raise BadArgument("sequence must be 1-40 one-letter amino-acid codes")
     _one_of(ss, SS_MODES, "ss")
     call(ctx, "fab", sequence, rpc.check_name(name), "peptide", 1, "", "", -1, 1, -1, SS_MODES[ss])
     call(ctx, "dss", name)

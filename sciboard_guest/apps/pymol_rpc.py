@@ -16,7 +16,7 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppError
+from sciboard_guest.apps import AppError, BadArgument
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 #: Selection expressions: words, numbers, operators, parentheses, PyMOL's /obj//chain/resi/name macros.
@@ -28,14 +28,14 @@ _FORBIDDEN = (";", "`", "\n", "\\", "\"")
 def check_name(value: str, what: str = "name") -> str:
     """A PyMOL object or selection name (letters, digits, underscore; starts with a letter)."""
     if not isinstance(value, str) or not NAME_RE.fullmatch(value):
-        raise ValueError(f"{what} must match {NAME_RE.pattern}, got {value!r}")
+        raise BadArgument(f"{what} must match {NAME_RE.pattern}, got {value!r}")
     return value
 
 
 def check_selection(value: str) -> str:
     """A PyMOL selection expression from a small safe alphabet (no command separators, no quotes)."""
     if not isinstance(value, str) or not SELECTION_RE.fullmatch(value) or any(c in value for c in _FORBIDDEN):
-        raise ValueError(f"selection must match {SELECTION_RE.pattern}, got {value!r}")
+        raise BadArgument(f"selection must match {SELECTION_RE.pattern}, got {value!r}")
     return value
 
 

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, GuestApp
+from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp
 
 DEFAULT_CONFIG = Path("/usr/share/stellarium/data/default_cfg.ini")
 #: Idle / interactive frame rates. Stellarium shows an input's effect only at its next idle-rate frame
@@ -149,7 +149,7 @@ APP = GuestApp(
 def jd_from_utc(utc: str) -> float:
     """Julian day of an ISO 8601 UTC time ('2024-10-15T20:00:00', optional 'Z')."""
     if not isinstance(utc, str) or not re.fullmatch(r"\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?)?Z?", utc):
-        raise ValueError(f"time must be ISO 8601 UTC like 2024-10-15T20:00:00, got {utc!r}")
+        raise BadArgument(f"time must be ISO 8601 UTC like 2024-10-15T20:00:00, got {utc!r}")
     moment = datetime.fromisoformat(utc.rstrip("Z").replace(" ", "T")).replace(tzinfo=UTC)
     return moment.timestamp() / SECONDS_PER_DAY + UNIX_EPOCH_JD
 
@@ -197,7 +197,7 @@ def vector_radec(vector: tuple[float, float, float]) -> tuple[float, float]:
 def check_name(name: Any, what: str = "object name") -> str:
     """An object or location name we are willing to pass on (letters, digits, spaces, . ' ( ) + -)."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
-        raise ValueError(f"{what} must be 1-60 characters of letters, digits, spaces and .'()+-, got {name!r}")
+        raise BadArgument(f"{what} must be 1-60 characters of letters, digits, spaces and .'()+-, got {name!r}")
     return name
 
 
@@ -471,7 +471,7 @@ def property_value(ctx: AppContext, name: str) -> Any:
     """The value of one Stellarium property (e.g. StelCore.currentProjectionTypeKey)."""
     listing = _property_list(ctx)
     if name not in listing:
-        raise ValueError(f"Stellarium has no property {name!r}")
+        raise BadArgument(f"Stellarium has no property {name!r}")
     return listing[name]["value"]
 
 
@@ -481,7 +481,7 @@ def property_value(ctx: AppContext, name: str) -> Any:
 def set_time(ctx: AppContext, utc: str, rate: float = 0.0) -> None:
     """Set the simulation time (ISO UTC) and the clock rate in seconds per second (0 = paused)."""
     if not -1e7 <= rate <= 1e7:
-        raise ValueError("rate must be within ±1e7 seconds per second")
+        raise BadArgument("rate must be within ±1e7 seconds per second")
     jd = jd_from_utc(utc)
     _rc(ctx).post("main/time", time=repr(jd), timerate=rate / SECONDS_PER_DAY)
     _wait_for(lambda: None if abs(status(ctx)["jd"] - jd) < 1e-4 else "time not set", "could not set the time", 5.0)
@@ -500,7 +500,7 @@ def set_location(ctx: AppContext, location: str) -> None:
 def set_fov(ctx: AppContext, degrees: float) -> None:
     """Set the field of view in degrees."""
     if not 0.001 <= degrees <= 360:
-        raise ValueError("degrees must be within 0.001..360")
+        raise BadArgument("degrees must be within 0.001..360")
     _rc(ctx).post("main/fov", fov=degrees)
     _wait_for(lambda: None if abs(status(ctx)["fov"] - degrees) < 0.01 else "zooming", "could not set the fov", 5.0)
 
@@ -509,7 +509,7 @@ def set_fov(ctx: AppContext, degrees: float) -> None:
 def look_at(ctx: AppContext, azimuth: float, altitude: float) -> None:
     """Point the view at an azimuth (from north, eastwards) and altitude, in degrees."""
     if not -90 <= altitude <= 90:
-        raise ValueError("altitude must be within -90..90")
+        raise BadArgument("altitude must be within -90..90")
     _rc(ctx).post("main/view", altAz=list(altaz_vector(azimuth % 360.0, altitude)))
 
 
@@ -517,7 +517,7 @@ def look_at(ctx: AppContext, azimuth: float, altitude: float) -> None:
 def select_object(ctx: AppContext, name: str) -> None:
     """Select (and point at) a sky object Stellarium knows, e.g. 'Mars' or 'M31'."""
     if _object_info(ctx, check_name(name)) is None:
-        raise ValueError(f"Stellarium does not know an object called {name!r}")
+        raise BadArgument(f"Stellarium does not know an object called {name!r}")
     _run_script(ctx, select_script(name))
     _wait_for(lambda: None if selected(ctx) is not None else "nothing selected", f"could not select {name!r}", 5.0)
 
@@ -528,6 +528,6 @@ def set_flag(ctx: AppContext, name: str, value: bool) -> None:
     listing = _property_list(ctx)
     item = listing.get(name)
     if item is None or not isinstance(item.get("value"), bool) or not _restorable(name, item):
-        raise ValueError(f"{name!r} is not a writable boolean Stellarium property")
+        raise BadArgument(f"{name!r} is not a writable boolean Stellarium property")
     _rc(ctx).post("stelproperty/set", id=name, value=value)
     _wait_for(lambda: None if flags(ctx).get(name) is value else "not yet", f"could not set {name}", 5.0)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, GuestApp
+from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp
 from sciboard_guest.apps.texstudio_documents import PROJECTS
 from sciboard_guest.desktop import CLEAN_PATH
 
@@ -196,7 +196,7 @@ def _main_name(ctx: AppContext) -> str:
 def open_project(ctx: AppContext, project: str) -> str:
     """Write project ``project`` into ~/paper and open its main file in TeXstudio (File > Open)."""
     if project not in PROJECTS:
-        raise ValueError(f"unknown project {project!r}; known: {', '.join(sorted(PROJECTS))}")
+        raise BadArgument(f"unknown project {project!r}; known: {', '.join(sorted(PROJECTS))}")
     spec = PROJECTS[project]
     folder = _project_dir(ctx)
     (folder / spec.main).write_text(spec.text)
@@ -308,7 +308,7 @@ def compile_project(folder: Path, main: str, timeout: float = RUN_TIMEOUT) -> di
     timed_out}. Shell escape is off and TeX may only read and write inside the copy.
     """
     if not re.fullmatch(r"[A-Za-z0-9_-]+\.tex", main):
-        raise ValueError(f"bad main file name {main!r}")
+        raise BadArgument(f"bad main file name {main!r}")
     stem = main[:-4]
     with tempfile.TemporaryDirectory(prefix="sciboard-latex-") as tmp:
         work = Path(tmp)

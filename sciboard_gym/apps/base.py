@@ -42,12 +42,16 @@ class CheckContext:
 
 @dataclass(frozen=True)
 class CheckResult:
+    """One check's verdict; ``raised`` marks a check that crashed (a bug, reported, never a pass)."""
+
     check: str
     passed: bool
     detail: str
+    raised: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"check": self.check, "passed": self.passed, "detail": self.detail}
+        return {"check": self.check, "passed": self.passed, "detail": self.detail} | (
+            {"raised": True} if self.raised else {})
 
 
 Check = Callable[..., tuple[bool, str]]
@@ -86,17 +90,27 @@ class AppAdapter:
             _check_call(task, f"evaluate/{index}", "check", self.checks, check.name, check.args, skip=1)
 
     def evaluate(self, task: Task, client: GuestClient, answer: str | None) -> tuple[bool, list[CheckResult]]:
-        """Run every check of ``task`` against the app's real state; all must pass."""
+        """Run every check of ``task`` against the app's real state; all must pass.
+
+        A probe the guest refuses (a 4xx answer) fails its check; a guest fault (no answer, or a 5xx
+        from a broken probe) raises :class:`GuestError`. A check that raises anything else fails
+        with ``raised=True`` and the exception as its detail.
+        """
         ctx = CheckContext(client=client, answer=answer, task=task)
         results = []
         for check in task.evaluate:
+            raised = False
             try:
                 passed, detail = self.checks[check.name](ctx, **check.args)
             except CheckFailed as failed:
                 passed, detail = False, str(failed)
             except GuestError as err:
+                if not 400 <= err.status < 500:
+                    raise
                 passed, detail = False, f"could not read the app's state: {err}"
-            results.append(CheckResult(check.name, bool(passed), detail))
+            except Exception as err:  # a bug in a check must not end the run or leave the episode open
+                passed, detail, raised = False, f"{type(err).__name__}: {err}", True
+            results.append(CheckResult(check.name, bool(passed), detail, raised))
         return all(r.passed for r in results), results
 
 

@@ -73,6 +73,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"    {'ok  ' if check['passed'] else 'FAIL'} {check['check']}: {check['detail']}")
     if result.error:
         print(f"    error: {result.error}")
+    if result.agent_error:
+        print(f"    the agent crashed: {result.agent_error}")
     print(f"[sciboard] trajectory saved to {out}/ (episode.json, steps.jsonl, frame_*.png)")
     if args.json:
         print(json.dumps(result.to_dict()))
