@@ -241,7 +241,7 @@ class SciBoardEnv(gym.Env):
         if isinstance(parsed, actions.Wait):
             time.sleep(parsed.seconds)
             return 0.0
-        settled = client.input(parsed.to_dict(), settle=(self.settle_quiet, self.settle_timeout))
+        settled = client.input(parsed.to_dict(), settle=(self.settle_quiet, self.settle_timeout)) or {}
         if not settled.get("app_alive", True):
             raise ProviderError(self.provider.alive() or "the app died")
         return float(settled.get("seconds", 0.0))
@@ -255,7 +255,7 @@ class SciBoardEnv(gym.Env):
 
     def _observe(self) -> dict[str, Any]:
         obs: dict[str, Any] = {
-            "screenshot": self._frame if self._frame is not None else self.observation_space["screenshot"].low,
+            "screenshot": self._frame if self._frame is not None else np.zeros((*self.screen_size[::-1], 3), np.uint8),
             "instruction": self.task.instruction if self.task else "",
         }
         if "a11y_tree" in self.observation_keys:
