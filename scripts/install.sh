@@ -5,7 +5,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-extras="${SCIBOARD_EXTRAS:-dev,agent,train}"
+extras="${SCIBOARD_EXTRAS:-dev,agent,train,dist,rl}"
 bash scripts/install-system.sh
 if [ ! -x .venv/bin/python ]; then
     echo "[sciboard] creating .venv on /usr/bin/python3"
