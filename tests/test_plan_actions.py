@@ -49,13 +49,14 @@ class FakeExecutor:
 
 def test_grounded_action_runs_and_terminal_plans_skip_the_executor() -> None:
     executor = FakeExecutor("click(1, 2)")
-    env = PlanActions(FakeGuiEnv(), executor)
+    gui = FakeGuiEnv()
+    env = PlanActions(gui, executor)
     obs, _ = env.reset()
     _, _, _, _, info = env.step("press the button")
     assert info["executed"] == "click(1, 2)" and info["plan"] == "press the button"
     assert executor.seen[0][1] is obs  # the executor grounds on the observation the agent saw
     env.step("done()")
-    assert len(executor.seen) == 1 and env.unwrapped.received == ["click(1, 2)", "done()"]
+    assert len(executor.seen) == 1 and gui.received == ["click(1, 2)", "done()"]
 
 
 def test_unusable_grounding_is_an_action_error_and_nothing_runs() -> None:

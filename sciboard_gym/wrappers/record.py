@@ -39,7 +39,7 @@ class RecordTrajectory(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._steps += 1
         if self._recorder is not None:
-            self._recorder.step(self._steps, str(action), obs, reward, terminated, truncated, info)
+            self._recorder.step(self._steps, str(action), obs, float(reward), terminated, truncated, info)
             if terminated or truncated:
                 self._recorder.finish({"success": bool(info.get("success")), "reward": float(reward),
                                        "steps": self._steps, "error": info.get("error")})

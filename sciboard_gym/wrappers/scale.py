@@ -25,8 +25,10 @@ class ScaleScreen(gym.Wrapper):
     def __init__(self, env: gym.Env, size: tuple[int, int]):
         super().__init__(env)
         self.size = (int(size[0]), int(size[1]))
-        self.full_size = tuple(env.unwrapped.screen_size)
+        self.full_size = tuple(env.get_wrapper_attr("screen_size"))
         width, height = self.size
+        if not isinstance(env.observation_space, spaces.Dict):
+            raise TypeError(f"ScaleScreen wraps a SciBoard env (Dict observations), got {env.observation_space}")
         observation_space = dict(env.observation_space.spaces)
         for key in ("screenshot", "som_screenshot"):
             if key in observation_space:
