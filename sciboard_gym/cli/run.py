@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -17,7 +18,8 @@ from sciboard_gym.tasks import TaskError, get_task
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("run", help="run one episode and save its trajectory")
     parser.add_argument("--task", required=True, help="task id, e.g. kalgebra/assign-sum")
-    parser.add_argument("--agent", default="oracle", help="oracle or random")
+    parser.add_argument("--agent", default="oracle",
+                        help="agent spec: oracle, random, a shipped spec (coda-tiny, ...), a TOML file or module:Class")
     parser.add_argument("--provider", default="local", help="where the desktop runs: local or libvirt")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs", help="folder for trajectories (default: ./runs)")
@@ -27,36 +29,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=cmd_run)
 
 
-def _make_agent(name: str, task, env, seed: int | None):
-    if name == "oracle":
-        from baselines.oracle import OracleAgent
-
-        return OracleAgent(task)
-    if name == "random":
-        from baselines.random_agent import RandomAgent
-
-        return RandomAgent(env.unwrapped.screen_size, seed=seed)
-    raise SystemExit(f"unknown agent {name!r}; choose oracle or random")
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     import gymnasium as gym
 
+    from baselines.episodes import safe_name
+    from baselines.specs import AgentSpecError, EpisodeContext, resolve
     from sciboard_gym.episode import run_episode
     from sciboard_gym.trajectory import TrajectoryRecorder
 
     try:
         task = get_task(args.task)
-    except TaskError as err:
+        spec = resolve(args.agent)
+    except (TaskError, AgentSpecError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     env_id = APPS[task.app][0]
-    out = Path(args.out) / f"{time.strftime('%Y%m%d-%H%M%S')}-{task.id.replace('/', '_')}-{args.agent}"
-    print(f"[sciboard] {env_id}: task {task.id} with the {args.agent} agent ({args.provider} desktop)")
+    out = Path(args.out) / f"{time.strftime('%Y%m%d-%H%M%S')}-{task.id.replace('/', '_')}-{safe_name(spec.name)}"
+    print(f"[sciboard] {env_id}: task {task.id} with the {spec.name} agent ({args.provider} desktop)")
     env = gym.make(env_id, task=task.id, provider=args.provider)
     try:
-        agent = _make_agent(args.agent, task, env, args.seed)
-        bar = tqdm(total=env.unwrapped.max_steps or task.max_steps, desc="steps", unit="step", leave=False)
+        core: Any = env.unwrapped
+        width, height = core.screen_size
+        agent = spec.build(EpisodeContext(task, (width, height), args.seed))
+        bar = tqdm(total=core.max_steps or task.max_steps, desc="steps", unit="step", leave=False)
 
         def on_step(index: int, action: str, info: dict) -> None:
             bar.update(1)

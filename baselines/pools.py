@@ -1,0 +1,145 @@
+"""Where comparison episodes run: in this process, or in worker processes with one desktop each.
+
+A pool takes :class:`~baselines.episodes.EpisodeJob` items and yields one
+:class:`~baselines.episodes.EpisodeRecord` per job, in any order, each exactly once; a job
+whose worker dies comes back as a failed record naming the cause. Anything with the same
+``run(jobs)`` method can replace these (e.g. a Ray actor pool or vector envs).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import queue
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from baselines.episodes import EpisodeJob, EpisodeRecord, EpisodeWorker, failed_record, write_result
+from baselines.specs import AgentSpec
+
+EnvFactory = Callable[[str], Any]
+
+
+class EpisodePool(Protocol):
+    """Runs episodes; yields one record per job as each finishes."""
+
+    def run(self, jobs: Sequence[EpisodeJob]) -> Iterator[EpisodeRecord]: ...
+
+
+class InlinePool:
+    """Every episode in this process, one after another, on one desktop."""
+
+    def __init__(self, specs: dict[str, AgentSpec], env_factory: EnvFactory, out: Path, save_frames: bool = True):
+        self.specs, self.env_factory, self.out, self.save_frames = specs, env_factory, out, save_frames
+
+    def run(self, jobs: Sequence[EpisodeJob]) -> Iterator[EpisodeRecord]:
+        worker = EpisodeWorker(self.specs, self.env_factory, self.out, self.save_frames)
+        try:
+            for job in jobs:
+                yield worker.run(job)
+        finally:
+            worker.close()
+
+
+class ProcessPool:
+    """``workers`` processes, each with its own desktop (one env at a time), sharing one job queue.
+
+    Jobs are taken in order, so jobs sorted by app keep each worker on one app for long
+    stretches. Workers die with this process (``PR_SET_PDEATHSIG``); a worker that dies
+    mid-episode turns that episode into a failed record and is replaced.
+    """
+
+    def __init__(self, workers: int, specs: dict[str, AgentSpec], env_factory: EnvFactory, out: Path,
+                 save_frames: bool = True):
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers, self.specs, self.env_factory = workers, specs, env_factory
+        self.out, self.save_frames = out, save_frames
+
+    def run(self, jobs: Sequence[EpisodeJob]) -> Iterator[EpisodeRecord]:
+        if not jobs:
+            return
+        context = multiprocessing.get_context("spawn")
+        job_queue: Any = context.Queue()
+        results: Any = context.Queue()
+        for job in jobs:
+            job_queue.put(job)
+        count = min(self.workers, len(jobs))
+        for _ in range(count):
+            job_queue.put(None)
+        outstanding = {job.key: job for job in jobs}
+        in_flight: dict[int, EpisodeJob] = {}
+        processes: dict[int, Any] = {}
+
+        def start(index: int) -> None:
+            processes[index] = context.Process(
+                target=_worker_main, name=f"sciboard-compare-{index}", daemon=True,
+                args=(index, self.specs, self.env_factory, self.out, self.save_frames, job_queue, results))
+            processes[index].start()
+
+        for index in range(count):
+            start(index)
+        try:
+            while outstanding:
+                try:
+                    kind, index, payload = results.get(timeout=1.0)
+                except queue.Empty:
+                    yield from self._reap(processes, in_flight, outstanding, start)
+                    continue
+                if kind == "start":
+                    in_flight[index] = payload
+                elif kind == "done":
+                    in_flight.pop(index, None)
+                    if outstanding.pop(payload.key, None) is not None:
+                        yield payload
+        finally:
+            for process in processes.values():
+                if process.is_alive():
+                    process.terminate()
+            for process in processes.values():
+                process.join(timeout=30)
+
+    def _reap(self, processes: dict[int, Any], in_flight: dict[int, EpisodeJob],
+              outstanding: dict[tuple[str, str, int], EpisodeJob],
+              start: Callable[[int], None]) -> Iterator[EpisodeRecord]:
+        """Failed records for the jobs of dead workers; replacements while work remains."""
+        for index, process in list(processes.items()):
+            if process.is_alive() or process.exitcode == 0:
+                continue
+            job = in_flight.pop(index, None)
+            if job is not None and outstanding.pop(job.key, None) is not None:
+                record = failed_record(job, f"the worker process died (exit code {process.exitcode})")
+                write_result(self.out, record)
+                yield record
+            del processes[index]
+            if outstanding:
+                start(index)
+        if not any(p.is_alive() for p in processes.values()):
+            for job in list(outstanding.values()):  # taken by a worker that died before saying so
+                record = failed_record(job, "the worker process died before reporting the episode")
+                write_result(self.out, record)
+                outstanding.pop(job.key)
+                yield record
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM to this process when its parent dies (no orphaned desktops)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _worker_main(index: int, specs: dict[str, AgentSpec], env_factory: EnvFactory, out: Path, save_frames: bool,
+                 job_queue: Any, results: Any) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: close the desktop
+    worker = EpisodeWorker(specs, env_factory, out, save_frames)
+    try:
+        while (job := job_queue.get()) is not None:
+            results.put(("start", index, job))
+            results.put(("done", index, worker.run(job)))
+    finally:
+        worker.close()
