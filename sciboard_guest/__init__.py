@@ -8,7 +8,5 @@ runs arbitrary code or shell strings.
 
 It depends only on the standard library and Debian packages (python3-numpy,
 python3-pyatspi, xdotool), so it runs unchanged inside a VM image built from
-Debian packages.
+Debian packages. What host and guest must agree on is in :mod:`sciboard_guest.protocol`.
 """
-
-PROTOCOL_VERSION = 1

@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sciboard_guest", description=__doc__)
     parser.add_argument("--workdir", type=Path, required=True, help="scratch directory for this desktop")
     parser.add_argument("--token-file", type=Path, required=True, help="file holding the per-desktop token")
+    parser.add_argument("--delete-token-file", action="store_true",
+                        help="delete the token file once read (the app, started later, cannot read it)")
+    parser.add_argument("--socket", type=Path, help="serve on this Unix socket instead of TCP")
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on (loopback or the VM-only net)")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--port-file", type=Path, help="where to write the chosen port")
@@ -33,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     token = args.token_file.read_text().strip()
     if len(token) < 16:
         parser.error("the token must be at least 16 characters")
+    if args.delete_token_file:
+        args.token_file.unlink(missing_ok=True)
     desktop_id = os.environ.get(processes.MARKER) or uuid.uuid4().hex
     os.environ[processes.MARKER] = desktop_id
     processes.become_subreaper()
@@ -47,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         desktop.shutdown()
         print(f"sciboard_guest: desktop failed to start: {err}", file=sys.stderr)
         return 1
-    serve(guest, token, args.bind, args.port, args.port_file, exit_with_parent=args.exit_with_parent)
+    serve(guest, token, args.bind, args.port, args.port_file, unix_socket=args.socket,
+          exit_with_parent=args.exit_with_parent)
     return 0
 
 

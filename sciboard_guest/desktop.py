@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sciboard_guest import processes
+from sciboard_guest.protocol import FRAMEBUFFER
 
 CLEAN_PATH = "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
 _OPENBOX_RC = """<?xml version="1.0" encoding="UTF-8"?>
@@ -82,7 +83,7 @@ class Desktop:
 
     def _start_xvfb(self) -> None:
         width, height = self.screen_size
-        self.fbdir = self.workdir / "fb"
+        self.fbdir = self.workdir / FRAMEBUFFER.parent
         self.fbdir.mkdir(exist_ok=True)
         self.xauthority = str(self.workdir / "Xauthority")
         cookie = secrets.token_bytes(16)

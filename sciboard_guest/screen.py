@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sciboard_guest.protocol import FRAMEBUFFER
+
 
 class Screen:
     """Grabs frames from one X display as (H, W, 3) uint8 RGB arrays."""
@@ -23,7 +25,7 @@ class Screen:
         self._map: mmap.mmap | None = None
         self._xlib = None
         if fbdir is not None:
-            self._open_fbdir(Path(fbdir) / "Xvfb_screen0")
+            self._open_fbdir(Path(fbdir) / FRAMEBUFFER.name)
         else:
             self._open_xlib(env)
 

@@ -6,6 +6,7 @@ import hmac
 import json
 import math
 import os
+import socket
 import struct
 import threading
 import time
@@ -16,9 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from sciboard_guest import PROTOCOL_VERSION, apps, inputs
+from sciboard_guest import apps, inputs
 from sciboard_guest.a11y import Accessibility, render_text
 from sciboard_guest.desktop import Desktop
+from sciboard_guest.protocol import AUTH_HEADER, AUTH_SCHEME, FRAMEBUFFER, PROTOCOL_VERSION
 from sciboard_guest.screen import Screen
 
 MAX_BODY = 1 << 20
@@ -93,8 +95,11 @@ class Guest:
         return {"app": name, "launch_seconds": round(time.monotonic() - start, 3)}
 
     def status(self) -> dict[str, Any]:
+        owns_framebuffer = self.desktop.fbdir is not None
         return {
             "ok": True, "protocol": PROTOCOL_VERSION, "display": self.desktop.display,
+            # Relative to the desktop folder; None when the X server is not our Xvfb (read frames over HTTP).
+            "framebuffer": str(FRAMEBUFFER) if owns_framebuffer else None,
             "screen": list(self.screen_size), "app": self.app.name if self.app else None,
             "app_alive": self.desktop.alive("app"), "components": self.desktop.component_status(),
         }
@@ -131,7 +136,7 @@ def png_bytes(rgb) -> bytes:
 
 
 def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
-    expected = f"Bearer {token}".encode()
+    expected = f"{AUTH_SCHEME} {token}".encode()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -141,6 +146,14 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:  # quiet by default
             pass
+
+        def setup(self) -> None:
+            if self.request.family == socket.AF_UNIX:  # no Nagle on a Unix socket (TCP_NODELAY would fail)
+                self.disable_nagle_algorithm = False  # type: ignore[misc]  # per connection, not per class
+            super().setup()
+
+        def address_string(self) -> str:  # a Unix socket's peer has no address
+            return str(self.client_address[0]) if self.client_address else "unix"
 
         def do_GET(self) -> None:
             self._dispatch("GET")
@@ -176,7 +189,7 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
                 self._send_error(500, f"{type(err).__name__}: {err}\n{traceback.format_exc(limit=3)}")
 
         def _authorize(self) -> None:
-            given = (self.headers.get("Authorization") or "").encode()
+            given = (self.headers.get(AUTH_HEADER) or "").encode()
             if not hmac.compare_digest(given, expected):
                 self._drain()
                 raise HttpError(401, "missing or wrong token")
@@ -309,14 +322,41 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(guest: Guest, token: str, bind: str, port: int, port_file: Path | None,
-          exit_with_parent: bool = False) -> None:
-    """Serve (a thread per connection, requests serialised) until /shutdown or SIGTERM, then tear down."""
-    server = ThreadingHTTPServer((bind, port), make_handler(guest, token))
+class UnixHTTPServer(ThreadingHTTPServer):
+    """The guest's HTTP server on a Unix socket (the local desktop: no TCP port anywhere)."""
+
+    address_family = socket.AF_UNIX
+    #: A full backlog refuses a Unix socket's connect at once (TCP would retry): leave room for bursts.
+    request_queue_size = 128
+
+    def __init__(self, path: str, handler: type[BaseHTTPRequestHandler]):
+        self.path = path
+        super().__init__(path, handler)  # type: ignore[arg-type]  # socketserver takes a path for AF_UNIX
+
+    def server_bind(self) -> None:  # HTTPServer's would look up a host name and port
+        self.socket.bind(self.path)
+        os.chmod(self.path, 0o600)
+
+
+def serve(guest: Guest, token: str, bind: str = "127.0.0.1", port: int = 0, port_file: Path | None = None,
+          unix_socket: Path | None = None, exit_with_parent: bool = False) -> None:
+    """Serve (a thread per connection, requests serialised) until /shutdown or SIGTERM, then tear down.
+
+    With ``unix_socket`` the server listens there (it appears under that name only once it accepts
+    connections); otherwise on TCP ``bind:port``, writing the chosen port to ``port_file``.
+    """
+    server: ThreadingHTTPServer
+    if unix_socket is not None:
+        pending = unix_socket.with_name(unix_socket.name + ".pending")
+        pending.unlink(missing_ok=True)
+        server = UnixHTTPServer(str(pending), make_handler(guest, token))
+        pending.rename(unix_socket)  # listening already: a client that sees the name can connect
+    else:
+        server = ThreadingHTTPServer((bind, port), make_handler(guest, token))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
     thread.start()
-    if port_file is not None:
+    if port_file is not None and unix_socket is None:
         tmp = port_file.with_suffix(".tmp")
         tmp.write_text(str(server.server_address[1]))
         tmp.rename(port_file)
@@ -330,5 +370,7 @@ def serve(guest: Guest, token: str, bind: str, port: int, port_file: Path | None
     finally:
         server.shutdown()
         server.server_close()
+        if unix_socket is not None:
+            unix_socket.unlink(missing_ok=True)
         with guest.lock:
             guest.desktop.shutdown()

@@ -64,12 +64,13 @@ class SciBoardEnv(gym.Env):
         settle_timeout: float = 3.0,
         tasks_dir: str | None = None,
         provider_options: dict[str, Any] | None = None,
+        sandbox: bool = True,
     ) -> None:
         self._config: dict[str, Any] = {
             "app": app, "task": task, "split": split, "provider": provider, "observation": tuple(observation),
             "screen_size": screen_size, "max_steps": max_steps, "render_mode": render_mode,
             "settle_quiet": settle_quiet, "settle_timeout": settle_timeout, "tasks_dir": tasks_dir,
-            "provider_options": provider_options,
+            "provider_options": provider_options, "sandbox": sandbox,
         }
         self.adapter = get_adapter(app)
         self.app = app
@@ -94,9 +95,14 @@ class SciBoardEnv(gym.Env):
         if isinstance(provider, Provider):
             self.provider = provider
         else:
+            options = dict(provider_options or {})
             if provider == "local":
-                self.adapter.preflight_local()
-            self.provider = make_provider(provider, app, self.screen_size, **(provider_options or {}))
+                options.setdefault("sandbox", sandbox)
+                if not options["sandbox"]:
+                    self.adapter.preflight_local()
+            elif not sandbox:
+                raise ValueError(f"sandbox=False applies to the local provider only (a {provider} desktop is a VM)")
+            self.provider = make_provider(provider, app, self.screen_size, **options)
 
         width, height = self.screen_size
         obs_spaces: dict[str, spaces.Space] = {

@@ -12,6 +12,8 @@ from urllib.parse import urlencode
 
 import numpy as np
 
+from sciboard_guest.protocol import AUTH_HEADER, AUTH_SCHEME, check_version
+
 
 class GuestError(RuntimeError):
     """The guest answered with an error (``status`` is the HTTP status)."""
@@ -28,13 +30,33 @@ class GuestUnreachable(GuestError):
         super().__init__(0, message)
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket (the local desktop's guest listens on one in the desktop folder)."""
+
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
 class GuestClient:
-    """Talks to one guest over a kept-alive HTTP connection, sending its token."""
+    """Talks to one guest over a kept-alive HTTP connection (TCP, or a Unix socket), sending its token."""
 
     def __init__(self, host: str, port: int, token: str, timeout: float = 120.0,
-                 frame_source: Callable[[], np.ndarray] | None = None):
+                 frame_source: Callable[[], np.ndarray] | None = None, unix_socket: str | None = None):
         self.host, self.port, self.timeout = host, port, timeout
-        self._auth = f"Bearer {token}"
+        self.unix_socket = unix_socket
+        self.address = unix_socket if unix_socket is not None else f"{host}:{port}"
+        self._auth = f"{AUTH_SCHEME} {token}"
         self._conn: http.client.HTTPConnection | None = None
         #: Reads frames without HTTP when the desktop's framebuffer is on this host (local provider).
         self.frame_source = frame_source
@@ -42,7 +64,7 @@ class GuestClient:
     def _request(self, method: str, path: str, body: dict | None = None,
                  timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
         payload = None if body is None else json.dumps(body).encode()
-        headers = {"Authorization": self._auth}
+        headers = {AUTH_HEADER: self._auth}
         if payload is not None:
             headers["Content-Type"] = "application/json"
         wait = self.timeout if timeout is None else timeout
@@ -53,10 +75,7 @@ class GuestClient:
                 if self._conn is not None and _dropped(self._conn):
                     self.close()  # the server closed the kept-alive connection while idle: reconnect first
                 if self._conn is None:
-                    self._conn = http.client.HTTPConnection(self.host, self.port, timeout=wait)
-                    self._conn.connect()
-                    # Headers and body are separate writes: without TCP_NODELAY each POST waits ~40 ms.
-                    self._conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    self._conn = self._connect(wait)
                 self._conn.timeout = wait
                 self._conn.sock.settimeout(wait)
                 self._conn.request(method, path, body=payload, headers=headers)
@@ -66,8 +85,30 @@ class GuestClient:
             except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as err:
                 self.close()
                 if attempt == tries or isinstance(err, socket.timeout):
-                    raise GuestUnreachable(f"guest at {self.host}:{self.port} unreachable: {err}") from err
+                    raise GuestUnreachable(f"guest at {self.address} unreachable: {err}") from err
         raise AssertionError("unreachable")
+
+    def connect_raw(self, timeout: float = 30.0) -> http.client.HTTPConnection:
+        """A new connection of its own to the guest (for raw HTTP; the client keeps using its own)."""
+        return self._connect(timeout)
+
+    def _connect(self, timeout: float) -> http.client.HTTPConnection:
+        if self.unix_socket is not None:
+            conn: http.client.HTTPConnection = UnixHTTPConnection(self.unix_socket, timeout)
+            conn.connect()
+            return conn
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        conn.connect()
+        # Headers and body are separate writes: without TCP_NODELAY each POST waits ~40 ms.
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def handshake(self, timeout: float | None = None) -> dict[str, Any]:
+        """The guest's ``/health``, after checking it speaks our protocol version
+        (:class:`~sciboard_guest.protocol.ProtocolMismatch` if not)."""
+        health = self.health(timeout=timeout)
+        check_version(health.get("protocol"))
+        return health
 
     def call(self, method: str, path: str, body: dict | None = None, timeout: float | None = None) -> Any:
         """A JSON request (``timeout`` overrides the client's for this one); raises :class:`GuestError` on a

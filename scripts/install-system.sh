@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Install the Debian packages SciBoard Gym needs (run as root on Debian 12).
+# Install the Debian packages SciBoard Gym needs (run as root on Debian 12): apt/*.txt always;
+# apt/unsandboxed/*.txt (the apps and desktop on the host's own packages, for sandbox=False
+# development) only with SCIBOARD_UNSANDBOXED=1.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-packages=$(grep -hv '^\s*#' "$here"/apt/*.txt | tr -s ' \n' ' ')
+lists=("$here"/apt/*.txt)
+if [ "${SCIBOARD_UNSANDBOXED:-0}" = 1 ]; then
+    lists+=("$here"/apt/unsandboxed/*.txt)
+fi
+packages=$(grep -hv '^\s*#' "${lists[@]}" | tr -s ' \n' ' ')
 missing=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' $packages 2>/dev/null | awk '$1!="ii"{print $2}' || true)
 # dpkg-query prints nothing for packages it has never heard of: compare counts.
 installed=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' $packages 2>/dev/null | awk '$1=="ii"' | wc -l || true)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# One-shot set-up on a fresh Debian 12 machine (as root): Debian packages and the
-# project's virtualenv in .venv (built on Debian's /usr/bin/python3 so that
-# python3-pyatspi and the apps' Python modules are importable).
+# One-shot set-up on a fresh Debian 12 machine (as root): Debian packages, the project's
+# virtualenv in .venv (built on Debian's /usr/bin/python3) and the pinned desktop tree the
+# sandboxed local desktops run in (cached under ~/.cache/sciboard/trees; a fresh build
+# downloads and unpacks the apps' Debian 12 packages: a few minutes).
+# SCIBOARD_UNSANDBOXED=1 also installs the apps on this host, for sandbox=False development.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -20,6 +22,5 @@ if [ ! -e "$stamp" ]; then
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
-# The pinned desktop tree (cached under ~/.cache/sciboard/trees; a fresh build takes a few minutes).
 .venv/bin/python -m vm_images tree build
 echo "[sciboard] ready: $root/.venv"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -57,11 +58,11 @@ def test_bad_actions_never_raise_and_count_as_steps():
     try:
         env.reset(seed=0)
         for bad in ["", "click(", "rm -rf /", "click(99999, 5)", 'key("a b")', None, 42]:
-            obs, reward, terminated, truncated, info = env.step(bad)
+            _obs, reward, terminated, _truncated, info = env.step(bad)
             assert info["action_error"], bad
             assert reward == 0.0 and not terminated
         assert info["step"] == 7  # every malformed action counted
-        _, reward, terminated, truncated, info = env.step("done()")
+        _, reward, terminated, _truncated, info = env.step("done()")
         assert terminated and reward == 0.0
         with pytest.raises(RuntimeError, match="reset"):
             env.step("done()")
@@ -108,7 +109,9 @@ def test_two_envs_side_by_side_do_not_interfere():
     try:
         first.reset(seed=0)
         second.reset(seed=0)
-        assert first.provider.client.health()["display"] != second.provider.client.health()["display"]
+        # Each desktop has its own X server (in its own sandbox both may be display :0) and folder.
+        assert first.provider.client.unix_socket != second.provider.client.unix_socket
+        assert set(tagged(first)).isdisjoint(tagged(second))
         first.step('type("total:=17+25+58")')
         first.step('key("Return")')
         _, reward_second, *_ = second.step("done()")
@@ -123,7 +126,7 @@ def test_close_leaves_no_process_behind():
     env = SciBoardEnv(app="kalgebra", task=TASK)
     env.reset(seed=0)
     running = tagged(env)
-    names = {open(f"/proc/{p}/comm").read().strip() for p in running}
+    names = {Path(f"/proc/{p}/comm").read_text().strip() for p in running}
     assert {"Xvfb", "openbox", "dbus-daemon", "kalgebra"} <= names, names
     env.close()
     assert tagged(env) == []
@@ -134,12 +137,12 @@ def test_dead_app_truncates_with_error_then_reset_recovers():
     env = SciBoardEnv(app="kalgebra", task=TASK)
     try:
         env.reset(seed=0)
-        app_pid = [p for p in tagged(env) if open(f"/proc/{p}/comm").read().strip() == "kalgebra"][0]
+        app_pid = next(p for p in tagged(env) if Path(f"/proc/{p}/comm").read_text().strip() == "kalgebra")
         os.kill(app_pid, signal.SIGKILL)
         _, reward, terminated, truncated, info = env.step('type("total:=100")')
         assert truncated and not terminated and reward == 0.0
         assert "app" in info["error"] and "died" in info["error"]
-        obs, info = env.reset(seed=0)
+        _obs, info = env.reset(seed=0)
         _, reward, *_ = env.step('type("total:=17+25+58")')
         env.step('key("Return")')
         assert env.step("done()")[1] == 1.0

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
+import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from sciboard_guest import protocol
 from sciboard_gym.guest_client import GuestClient, GuestError
 
 pytestmark = pytest.mark.desktop
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.desktop
 
 def raw(client: GuestClient, method: str, path: str, body: bytes | None = None, token: str | None = "keep",
         headers: dict | None = None):
-    conn = http.client.HTTPConnection(client.host, client.port, timeout=30)
+    conn = client.connect_raw()
     hdrs = dict(headers or {})
     if token == "keep":
         hdrs["Authorization"] = client._auth
@@ -40,16 +40,14 @@ def test_requests_without_the_right_token_are_refused(desktop, token):
     assert client.health()["ok"]  # still serving, and the desktop was not shut down
 
 
-def test_listens_on_loopback_only(desktop):
-    _, client = desktop
-    assert client.host == "127.0.0.1"
-    listening = []
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        local, state = line.split()[1], line.split()[3]
-        address, port = local.split(":")
-        if int(port, 16) == client.port and state == "0A":
-            listening.append(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
-    assert listening == ["127.0.0.1"]
+def test_listens_on_a_private_unix_socket_in_the_desktop_folder(desktop):
+    provider, client = desktop
+    path = Path(client.unix_socket)
+    assert path.parent == provider._workdir and path.name == protocol.SOCKET_NAME
+    mode = path.stat().st_mode
+    assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert not (path.parent / protocol.TOKEN_NAME).exists(), "the token file is deleted once the guest has read it"
 
 
 def test_only_named_probes_and_steps_exist(desktop):

@@ -37,8 +37,6 @@ _MAPSET = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 KINDS = ("raster", "vector", "region", "raster_3d", "group")
 
 # Where the single-window GUI puts things at 1920x1080 (used by setup steps only).
-CONSOLE_TAB = (1627, 1031)
-CONSOLE_PROMPT = (1714, 983)
 CATALOG_RELOAD_MAPSET = (60, 121)
 IDLE_TIMEOUT = 60.0
 
@@ -537,26 +535,3 @@ def copy_map(ctx: AppContext, kind: str, name: str, new_name: str = "") -> None:
     # The Data catalog lists maps made outside the GUI after a reload of the mapset.
     ctx.click(*CATALOG_RELOAD_MAPSET)
     ctx.settle(quiet=0.3, timeout=5.0)
-
-
-@APP.setup("console_command")
-def console_command(ctx: AppContext, command: str) -> None:
-    """Run a GRASS command through the GUI's own console (e.g. ``d.rast elevation`` to display a layer)."""
-    if not isinstance(command, str) or not re.fullmatch(r"[a-z0-9]+\.[a-z0-9.]+( [^\n]{0,400})?", command):
-        raise BadArgument("command must be one line that starts with a GRASS module name")
-    ctx.click(*CONSOLE_TAB)
-    ctx.settle(quiet=0.4, timeout=3.0)
-    time.sleep(1.0)  # the page switch can come after a short quiet period
-    ctx.click(*CONSOLE_PROMPT)
-    time.sleep(1.0)  # the prompt takes focus late on a busy machine; keys sent before that are lost
-    ctx.type(command)
-    ctx.key("Escape")  # close the prompt's auto-completion list, which would take the Return
-    ctx.key("Return")
-    history = _gisdbase(ctx) / data.LOCATION / data.USER_MAPSET / ".wxgui_history"
-    deadline = time.monotonic() + 15.0
-    while time.monotonic() < deadline:
-        if history.is_file() and command.split()[0] in history.read_text(errors="replace"):
-            break
-        time.sleep(0.1)
-    wait_idle(ctx)
-    ctx.settle(quiet=0.5, timeout=10.0)
