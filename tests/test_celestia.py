@@ -110,4 +110,4 @@ def test_make_without_celestia_fails_with_the_install_hint():
     with pytest.raises(AppNotInstalled) as err:
         gym.make("SciBoard-Celestia-v0")
     message = str(err.value)
-    assert "celestia-qt not found" in message and "install Celestia" in message
+    assert "not installed in the sandboxed desktop's tree" in message and "install Celestia" in message

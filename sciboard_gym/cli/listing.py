@@ -1,4 +1,4 @@
-"""``sciboard list``: apps, their env ids and tasks, and whether each app is installed here."""
+"""``sciboard list``: apps, their env ids and tasks, and where each app is installed here."""
 
 from __future__ import annotations
 
@@ -15,19 +15,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=cmd_list)
 
 
-def cmd_list(args: argparse.Namespace) -> int:
+def _where(app: str, in_tree: set[str]) -> str:
+    """Where ``app`` can run here: the sandboxed tree, the host's own packages (sandbox=False), or nowhere."""
     from sciboard_guest.apps import AppError
 
+    places = ["in the sandboxed tree"] if app in in_tree else []
+    try:
+        get_adapter(app).preflight_local()
+        places.append("on this host (sandbox=False)")
+    except AppError:
+        pass
+    return ", ".join(places) if places else "not installed here"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from vm_images.trees import desktop_tree
+
+    tree = desktop_tree()
+    in_tree = set(tree.manifest["apps"]) if tree.complete() else set()
     apps = [args.app] if args.app else sorted(APPS)
     with_tasks = set(task_apps())
     for app in apps:
         env_id = APPS[app][0]
         try:
             tasks = load_app_tasks(app) if app in with_tasks else ()
-            get_adapter(app).preflight_local()
-            status = "installed"
-        except AppError:
-            status = "not installed here"
+            status = _where(app, in_tree)
         except (ImportError, TaskError) as err:
             status, tasks = f"broken: {err}", ()
         print(f"{env_id:28s} {len(tasks):3d} tasks   {status}")
