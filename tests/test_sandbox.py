@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from sciboard_guest import processes
 from sciboard_gym.providers.local import LocalProvider
@@ -198,12 +199,18 @@ def test_grass_console_cannot_reach_the_host(live_env, listener, tmp_path):
     env.reset(seed=0)
     host_file, tmp_name = tmp_path / "escaped", f"sciboard-escape-{os.getpid()}-grass-typed"
     home = episode_home(env.provider)
-    payload = hex_payload(escape_script(host_file, tmp_name, listener.port))
-    for action in ["click(1627, 1031)", "wait(1)", "click(1714, 983)", "wait(1)",
-                   f'type("python3 -c \\"{payload}\\"")', 'key("Escape")', 'key("Return")']:
-        _, _, _, _, info = env.step(action)
+    # No '.', '=' or quotes: the console's completion acts on those while typing.
+    payload = f"exec(bytes([{','.join(map(str, escape_script(host_file, tmp_name, listener.port).encode()))}]))"
+    for action in ["click(1627, 1031)", "wait(1)", "click(1714, 983)", "wait(1)", f'type("python3 -c {payload}")',
+                   'key("Escape")', 'key("Return")']:
+        obs, _, _, _, info = env.step(action)
         assert info["action_error"] is None, info["action_error"]
-    assert_contained(wait_for(home / REPORT, timeout=60), host_file, tmp_name, listener)
+    try:
+        report = wait_for(home / REPORT, timeout=60)
+    except AssertionError:
+        Image.fromarray(obs["screenshot"]).save(tmp_path / "grass-console.png")
+        raise
+    assert_contained(report, host_file, tmp_name, listener)
 
 
 # --- desktops side by side ------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import sciboard_guest
+from sciboard_guest.protocol import ProtocolMismatch
 from sciboard_gym.guest_client import GuestClient, GuestError
 from sciboard_gym.providers import libvirt_host
 from sciboard_gym.providers.base import Provider, ProviderError
@@ -282,8 +283,10 @@ class LibvirtProvider(Provider):
                     raise ProviderError(f"the {self.app} VM stopped while booting; its console log ends with:\n"
                                         f"{self.console_tail()}")
                 try:
-                    probe.health()
+                    probe.handshake()
                     return
+                except ProtocolMismatch as err:
+                    raise ProviderError(f"the {self.app} VM's guest agent is not usable: {err}") from None
                 except GuestError as err:
                     if err.status == 401:
                         raise ProviderError("the guest agent rejected the VM's token") from err
