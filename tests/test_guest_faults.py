@@ -34,6 +34,7 @@ class FakeDesktop:
         self._home = home
         self.env = {"PATH": "/usr/bin:/bin", "DISPLAY": ":99"}
         self.display = ":99"
+        self.fbdir = None  # an X server the guest does not own: frames over HTTP
 
     def alive(self, name: str) -> bool:
         return True
