@@ -108,19 +108,12 @@ def select_tasks(apps: Sequence[str], split: str | None = None, pattern: str | N
 
 
 def installed_apps() -> list[str]:
-    """Apps with tasks whose programs are installed for the local desktop."""
-    from sciboard_guest.apps import AppError
-    from sciboard_gym.apps import get_adapter
+    """Apps with tasks that the (sandboxed) local desktop can run here: those in the built desktop tree."""
+    from sciboard_gym.providers.local import sandboxed_apps
     from sciboard_gym.tasks import task_apps
 
-    found = []
-    for app in sorted(task_apps()):
-        try:
-            get_adapter(app).preflight_local()
-        except AppError:
-            continue
-        found.append(app)
-    return found
+    runnable = set(sandboxed_apps())
+    return [app for app in sorted(task_apps()) if app in runnable]
 
 
 def plan_jobs(agents: Sequence[str], tasks: Sequence[Task], k: int, seed: int = 0) -> list[EpisodeJob]:

@@ -29,10 +29,9 @@ def _where(app: str, in_tree: set[str]) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from vm_images.trees import desktop_tree
+    from sciboard_gym.providers.local import sandboxed_apps
 
-    tree = desktop_tree()
-    in_tree = set(tree.manifest["apps"]) if tree.complete() else set()
+    in_tree = set(sandboxed_apps())
     apps = [args.app] if args.app else sorted(APPS)
     with_tasks = set(task_apps())
     for app in apps:

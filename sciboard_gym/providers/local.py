@@ -29,7 +29,7 @@ from sciboard_guest.screen import Screen
 from sciboard_gym.guest_client import GuestClient, GuestError
 from sciboard_gym.providers import sandbox as sandboxing
 from sciboard_gym.providers.base import Provider, ProviderError
-from vm_images.trees import Tree, TreeMissing, cache_dir, require_desktop_tree
+from vm_images.trees import Tree, TreeMissing, cache_dir, desktop_tree, require_desktop_tree
 
 GUEST_PYTHON = os.environ.get("SCIBOARD_GUEST_PYTHON", "/usr/bin/python3")
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +38,12 @@ QUICK_TIMEOUT = 10.0
 #: Apps whose data is built once per tree, outside any desktop, then bound read-only into each sandbox:
 #: app -> the command (run in the sandbox with the data folder writable) that builds it.
 PREPARED_DATA = {"grass": [f"{sandboxing.PACKAGE_DIR}/sciboard_guest/apps/grass_data.py", "build"]}
+
+
+def sandboxed_apps() -> list[str]:
+    """The apps a sandboxed local desktop can run here: those in the built, up-to-date desktop tree."""
+    tree = desktop_tree()
+    return list(tree.manifest["apps"]) if tree.complete() else []
 
 
 class LocalProvider(Provider):
