@@ -53,6 +53,7 @@ def planner_rows(samples: Sequence[StepSample], cerebrum: Cerebrum) -> list[dict
         screenshot = sample.screenshot.convert("RGB")
         rows.append({
             "prompt": prompt, "images": images, "screenshot": screenshot, "screen_size": list(screenshot.size),
+            "instruction": sample.instruction,
             "app": sample.app, "task_id": sample.task_id, "seed": sample.seed, "prefix": list(sample.prefix),
             "label": sample.label, "step": sample.step, "episode_dir": str(sample.episode_dir),
         })
@@ -73,22 +74,24 @@ class DecoupledGRPOTrainer(GRPOTrainer):
     ``args=GRPOConfig(...)``, ``train_dataset`` from :func:`planner_dataset`, ``peft_config``)
     plus ``executor``. Each completion is parsed as a planner reply (``Thought: ... Action:
     ...``); its plan (or terminal action) goes to ``executor.ground_batch`` with the row's
-    ``screenshot``, all completions of a batch in one call. Reward functions then receive
-    ``grounded`` (the action, or ``None``) and ``plan`` columns. Logged per step: the grounded
-    actions in the completions table, ``grounding/failed`` (share not grounded),
+    observation (``screenshot``, ``instruction``), all completions of a batch in one call.
+    Reward functions then receive ``grounded`` (the action, or ``None``) and ``plan`` columns.
+    Logged per step: the grounded actions in the completions table, ``grounding/failed`` (share not grounded),
     ``grounding/seconds``, and TRL's per-reward means.
     """
 
     def __init__(self, *args: Any, executor: Executor, **kwargs: Any):
         self.executor = executor
         _freeze(executor)
+        score_completion_tokens_only()
         super().__init__(*args, **kwargs)
 
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         steps = [parse_plan(completion_text(c)) for c in completions]
         started = time.monotonic()
         groundings = self.executor.ground_batch([s.env_action for s in steps],
-                                                [{"screenshot": x["screenshot"]} for x in inputs])
+                                                [{"screenshot": x["screenshot"], "instruction": x["instruction"]}
+                                                 for x in inputs])
         self._log_metric("grounding/seconds", time.monotonic() - started)
         self._log_metric("grounding/failed", sum(g.action is None for g in groundings) / max(1, len(groundings)))
         self._log_completion_extra("grounded", [g.action or f"(not grounded: {g.error})" for g in groundings])
@@ -104,3 +107,25 @@ def _freeze(executor: Any) -> None:
         model.eval()
         for parameter in model.parameters():
             parameter.requires_grad_(False)
+
+
+def score_completion_tokens_only() -> None:
+    """On CPU, let TRL compute log-probabilities at the completion positions only.
+
+    Off Triton devices TRL's fused LM head scores every position, prompt included, so that
+    tile shapes stay fixed for graph compilers; in eager CPU runs that multiplies the work by
+    the prompt length (three tiny-model updates: 66.8 s before, 2.3 s after). The values are
+    the same: positions outside the completion are masked out either way.
+    """
+    import trl.trainer.utils as trl_utils
+
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None or getattr(original, "compact_on_cpu", False):
+        return
+
+    def compact(device: Any) -> bool:
+        return device.type == "cpu" or bool(original(device))
+
+    compact.compact_on_cpu = True  # type: ignore[attr-defined]
+    trl_utils._use_triton = compact
+

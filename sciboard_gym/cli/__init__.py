@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sciboard_gym.cli import compare, judge_eval, listing, run, tree, view, vm
+from sciboard_gym.cli import compare, judge_eval, listing, run, train, tree, view, vm
 
-COMMANDS = (listing, run, compare, view, tree, vm, judge_eval)
+COMMANDS = (listing, run, compare, view, tree, vm, judge_eval, train)
 
 
 def build_parser() -> argparse.ArgumentParser:
