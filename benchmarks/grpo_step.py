@@ -13,7 +13,8 @@ Cerebrum's prompt with a screenshot) and the same group size:
 
 Per update: generation (TRL's ``_generate``), grounding (the executor's batched call), reward
 (the reward functions) and the rest (log-probabilities, loss, backward, optimiser step). The
-first update of each trainer is a warm-up and not counted.
+first update of each trainer is a warm-up and not counted. All three score log-probabilities
+at completion positions only (:func:`~coda_agent.grpo.score_completion_tokens_only`).
 """
 
 from __future__ import annotations
@@ -111,10 +112,11 @@ def main() -> None:
 
     from coda_agent import Cerebellum, Cerebrum, TransformersBackend
     from coda_agent.data import StepSample
-    from coda_agent.grpo import DecoupledGRPOTrainer, planner_rows
+    from coda_agent.grpo import DecoupledGRPOTrainer, planner_rows, score_completion_tokens_only
     from coda_agent.tiny import cached_tiny_qwen25vl
 
     torch.set_num_threads(1)
+    score_completion_tokens_only()  # the same CPU log-probability path for all three trainers
     checkpoint = str(cached_tiny_qwen25vl())
     pixels = 112 * 112 * 4
     samples = [StepSample(

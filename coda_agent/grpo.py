@@ -53,7 +53,7 @@ def planner_rows(samples: Sequence[StepSample], cerebrum: Cerebrum) -> list[dict
         screenshot = sample.screenshot.convert("RGB")
         rows.append({
             "prompt": prompt, "images": images, "screenshot": screenshot, "screen_size": list(screenshot.size),
-            "instruction": sample.instruction,
+            "instruction": sample.instruction, "history": list(sample.history),
             "app": sample.app, "task_id": sample.task_id, "seed": sample.seed, "prefix": list(sample.prefix),
             "label": sample.label, "step": sample.step, "episode_dir": str(sample.episode_dir),
         })

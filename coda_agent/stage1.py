@@ -224,15 +224,12 @@ class Stage1Run:
         return self._reward
 
     def _judge_reward(self) -> Any:
-        try:
-            from coda_agent.judge import JudgeReward
-        except ImportError as err:
-            raise ValueError(f"the judge reward is not available: {err}") from None
+        from coda_agent.backends import make_backend
+        from coda_agent.judge import Judge, JudgeReward
+
         if not self.config.judge:
             raise ValueError("--reward judge needs --judge MODEL (a VLM: hub id, folder or http://host:port/v1#name)")
-        from coda_agent.backends import make_backend
-
-        return JudgeReward(make_backend(self.config.judge))
+        return JudgeReward(Judge(make_backend(self.config.judge)))
 
     def agent(self, temperature: float) -> Any:
         from coda_agent.agent import CODAAgent
