@@ -66,6 +66,8 @@ class GuestApp:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     install_hint: str = ""
+    #: Files the app needs besides its program (e.g. its data), checked with the program.
+    data_files: tuple[str, ...] = ()
     ready_timeout: float = 60.0
     prepare: Callable[[Path], None] | None = None
     #: The shortest quiet period that proves this app's screen has settled (an app that redraws at a
@@ -111,6 +113,10 @@ class GuestApp:
         if shutil.which(self.argv[0], path=_app_path(self.env)) is None:
             raise AppNotInstalled(f"{self.name} is not installed on this desktop ({self.argv[0]} not found). "
                                   f"{self.install_hint}")
+        for data in self.data_files:
+            if not Path(data).is_file():
+                raise AppNotInstalled(f"{self.name}'s program is installed but its data is not ({data} is missing). "
+                                      f"{self.install_hint}")
 
     def wait_ready(self, ctx: AppContext) -> None:
         # SCIBOARD_READY_SCALE stretches readiness timeouts on slow desktops (a VM under TCG).

@@ -211,6 +211,7 @@ APP = GuestApp(
                   "celestia-qt, with data in /usr/share/celestia) from https://celestiaproject.space "
                   "or your distribution, then re-run."),
     ready_timeout=120.0,
+    data_files=(str(SYSTEM_CONFIG),),
     prepare=prepare_home,
     settle_quiet=0.3,
 )

@@ -9,10 +9,10 @@ data), and every boolean display property (grids, lines, labels, landscape, dial
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
-from sciboard_guest.apps.stellarium import jd_from_utc
-from sciboard_gym.apps.base import AppAdapter, CheckContext, to_number
+from sciboard_gym.apps.base import AppAdapter, CheckContext, CheckFailed, to_number
 
 ADAPTER = AppAdapter(name="stellarium", env_id="SciBoard-Stellarium-v0", title="Stellarium", domain="astronomy")
 
@@ -35,6 +35,14 @@ def _angle_between(az1: float, alt1: float, az2: float, alt2: float) -> float:
     return math.degrees(math.acos(max(-1.0, min(1.0, cosine))))
 
 
+def _moment(utc: str) -> datetime:
+    """An ISO 8601 UTC time ('2024-10-15T20:00:00', optional 'Z'); Stellarium's far past and future fail the check."""
+    try:
+        return datetime.fromisoformat(str(utc).rstrip("Z").replace(" ", "T"))
+    except ValueError:
+        raise CheckFailed(f"not an ISO 8601 UTC time: {utc!r}") from None
+
+
 def _names(info: dict[str, Any]) -> set[str]:
     return {str(info.get(key, "")).strip().lower() for key in ("name", "localized-name") if info.get(key)}
 
@@ -43,7 +51,7 @@ def _names(info: dict[str, Any]) -> set[str]:
 def time_is(ctx: CheckContext, utc: str, tolerance_minutes: float = 1.0) -> tuple[bool, str]:
     """The simulation time is ``utc`` (ISO 8601, UTC) within ``tolerance_minutes``."""
     state = ctx.probe("status")
-    minutes = abs(state["jd"] - jd_from_utc(utc)) * 24 * 60
+    minutes = abs((_moment(state["utc"]) - _moment(utc)).total_seconds()) / 60
     return minutes <= tolerance_minutes, f"time {state['utc']} UTC, expected {utc} ± {tolerance_minutes:g} min"
 
 
