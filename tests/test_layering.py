@@ -68,3 +68,11 @@ def test_importing_the_core_loads_none_of_them(module: str) -> None:
             "print(','.join(bad))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_host_checks_import_no_guest_app_module() -> None:
+    """Checks read state through probes; they never reach into a guest app module's internals."""
+    host_apps = sorted((ROOT / "sciboard_gym" / "apps").glob("*.py"))
+    guest_app_modules = tuple(f"sciboard_guest.apps.{p.stem}" for p in (ROOT / "sciboard_guest" / "apps").glob("*.py")
+                              if p.stem != "__init__")
+    assert violations(host_apps, guest_app_modules) == []
