@@ -1,0 +1,348 @@
+"""The two-stage CODA recipe end to end: oracle bootstrap, Stage 1 per app, Stage 2, one comparison table.
+
+A recipe (TOML, see docs/training.md) names the planner, the executor and the apps. The run::
+
+    out/oracle/<app>/...          oracle runs of training tasks (successful trajectories with labels)
+    out/stage1/<app>/...          one Stage 1 run per app (coda_agent.stage1): the app's expert planner
+    out/stage2/...                Stage 2 (coda_agent.sft) on the pooled successes: the generalist planner
+    out/eval/<planner>/<app>/...  episodes of every planner on every app's test split
+    out/table.md, out/table.csv   rows = planners, columns = apps: Avg@k and Pass@k
+
+Every part skips what is already finished, so running the same recipe again continues it.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coda_agent.images import DEFAULT_MAX_PIXELS, EXECUTOR_MAX_PIXELS
+from sciboard_gym.trajectory import atomic_write_bytes
+
+Printer = Callable[[str], None]
+#: A recipe's planner or executor may be this name: the tiny random Qwen2.5-VL of :mod:`coda_agent.tiny`.
+TINY = "tiny"
+
+
+@dataclass
+class EvalConfig:
+    """The final comparison: ``k`` episodes per test task, optionally fewer tasks and shorter episodes."""
+
+    k: int = 1
+    tasks_per_app: int | None = None
+    max_steps: int | None = None
+    seed: int = 0
+
+
+@dataclass
+class Recipe:
+    """A two-stage run. ``stage1`` / ``stage2`` hold Stage1Config / Stage2Config keys shared by every app."""
+
+    planner: str
+    executor: str
+    apps: list[str]
+    out: str = "runs/coda"
+    oracle_episodes: int = 0
+    episodes: list[str] = field(default_factory=list)
+    stage1: dict[str, Any] = field(default_factory=dict)
+    stage2: dict[str, Any] = field(default_factory=dict)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
+    dtype: str = "auto"
+    device: str = "cpu"
+    planner_max_pixels: int = DEFAULT_MAX_PIXELS
+    executor_max_pixels: int = EXECUTOR_MAX_PIXELS
+    max_new_tokens: int = 256
+    executor_max_new_tokens: int = 128
+    provider: str = "local"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.evaluate, dict):
+            self.evaluate = _build(EvalConfig, self.evaluate, "evaluate")
+        if not self.apps:
+            raise ValueError("a recipe needs at least one app")
+        from sciboard_gym.apps import APPS
+
+        unknown = [app for app in self.apps if app not in APPS]
+        if unknown:
+            raise ValueError(f"unknown apps {unknown}; known: {sorted(APPS)}")
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Recipe:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as err:
+            raise ValueError(f"{path}: cannot read the recipe: {err}") from None
+        return _build(cls, data, str(path))
+
+
+def _build(kind: Any, data: dict[str, Any], source: str) -> Any:
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{source}: unknown keys {unknown}; known: {sorted(known)}")
+    try:
+        return kind(**data)
+    except TypeError as err:
+        raise ValueError(f"{source}: {err}") from None
+
+
+def resolve_model(name: str) -> str:
+    """``"tiny"`` -> the cached tiny checkpoint's folder; anything else unchanged."""
+    if name == TINY:
+        from coda_agent.tiny import cached_tiny_qwen25vl
+
+        return str(cached_tiny_qwen25vl())
+    return name
+
+
+# --- per-app scores -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppScore:
+    """Avg@k (successes / (tasks x k)) and Pass@k (share of tasks solved at least once in k runs)."""
+
+    avg: float
+    passed: float
+    tasks: int
+    episodes: int
+
+
+def app_score(results: dict[str, list[bool]]) -> AppScore:
+    """Scores from {task id: the successes of its k runs}."""
+    runs = [r for runs in results.values() for r in runs]
+    return AppScore(avg=sum(runs) / len(runs) if runs else 0.0,
+                    passed=sum(any(r) for r in results.values()) / len(results) if results else 0.0,
+                    tasks=len(results), episodes=len(runs))
+
+
+def markdown_table(scores: dict[str, dict[str, AppScore]], apps: Sequence[str], k: int) -> str:
+    """Rows = planners, columns = apps (Avg@k / Pass@k in percent) and their unweighted mean."""
+    head = "| planner | " + " | ".join(f"{app} Avg@{k} | {app} Pass@{k}" for app in apps) + \
+           f" | mean Avg@{k} | mean Pass@{k} |"
+    lines = [head, "|" + "---|" * (2 * len(apps) + 3)]
+    for planner, per_app in scores.items():
+        cells = [f"{100 * per_app[a].avg:.1f} | {100 * per_app[a].passed:.1f}" for a in apps]
+        mean_avg = sum(per_app[a].avg for a in apps) / len(apps)
+        mean_pass = sum(per_app[a].passed for a in apps) / len(apps)
+        lines.append(f"| {planner} | " + " | ".join(cells) + f" | {100 * mean_avg:.1f} | {100 * mean_pass:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+class CODAPipeline:
+    """Runs (or continues) a :class:`Recipe` in ``recipe.out``."""
+
+    def __init__(self, recipe: Recipe, printer: Printer = print):
+        self.recipe, self.print = recipe, printer
+        self.out = Path(recipe.out)
+        self.planner, self.executor = resolve_model(recipe.planner), resolve_model(recipe.executor)
+        self._envs: dict[str, Any] = {}
+
+    def run(self) -> dict[str, dict[str, AppScore]]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            for app in self.recipe.apps:
+                self.record_oracle(app)
+            experts = {app: self.stage1(app) for app in self.recipe.apps}
+            generalist = self.stage2()
+            planners = {"base": (self.planner, None), **{f"expert-{app}": (self.planner, checkpoint)
+                                                         for app, checkpoint in experts.items()},
+                        "stage2": (generalist, None)}
+            scores = {name: self.evaluate(name, model, checkpoint) for name, (model, checkpoint) in planners.items()}
+        finally:
+            self.close()
+        table = markdown_table(scores, self.recipe.apps, self.recipe.evaluate.k)
+        atomic_write_bytes(self.out / "table.md", table.encode())
+        atomic_write_bytes(self.out / "table.csv", _csv(scores, self.recipe.apps, self.recipe.evaluate.k))
+        self.print(f"[coda] results on the test split (k = {self.recipe.evaluate.k}):\n{table}")
+        return scores
+
+    # --- parts ---------------------------------------------------------------------------------
+
+    def env(self, app: str) -> Any:
+        if app not in self._envs:
+            import gymnasium as gym
+
+            import sciboard_gym  # noqa: F401  (registers the envs)
+            from sciboard_gym.apps import APPS
+
+            self._envs[app] = gym.make(APPS[app][0], provider=self.recipe.provider)
+        return self._envs[app]
+
+    def close(self) -> None:
+        for env in self._envs.values():
+            env.close()
+        self._envs.clear()
+
+    def oracle_dir(self, app: str) -> Path:
+        return self.out / "oracle" / app
+
+    def record_oracle(self, app: str) -> None:
+        """Oracle runs of the first ``oracle_episodes`` training tasks (labelled successful trajectories)."""
+        from baselines.oracle import OracleAgent
+        from sciboard_gym.env import task_split
+        from sciboard_gym.tasks import load_app_tasks
+
+        tasks = [t for t in load_app_tasks(app) if task_split(t.id) == "train"][:self.recipe.oracle_episodes]
+        for task in tasks:
+            record_episode(self.env, app, OracleAgent(task), task.id, 0,
+                           self.oracle_dir(app) / task.id.replace("/", "_"))
+        if tasks:
+            self.print(f"[coda] {app}: {len(tasks)} oracle runs in {self.oracle_dir(app)}")
+
+    def stage1(self, app: str) -> Path | None:
+        """Stage 1 for ``app``; returns the expert's checkpoint (None when Stage 1 made no update)."""
+        try:
+            from coda_agent.stage1 import Stage1Config, Stage1Run
+        except ImportError as err:
+            raise ValueError(f"Stage 1 is not available ({err}); it needs coda_agent.stage1") from None
+        recipe = self.recipe
+        extra = [str(self.oracle_dir(app))] if self.oracle_dir(app).exists() else []
+        values = {"dtype": recipe.dtype, "planner_device": recipe.device, "executor_device": recipe.device,
+                  "planner_max_pixels": recipe.planner_max_pixels, "executor_max_pixels": recipe.executor_max_pixels,
+                  "max_new_tokens": recipe.max_new_tokens, "executor_max_new_tokens": recipe.executor_max_new_tokens,
+                  "provider": recipe.provider, **recipe.stage1}
+        values.update(app=app, planner=self.planner, executor=self.executor, out=str(self.out / "stage1" / app),
+                      episodes=list(values.get("episodes", [])) + extra)
+        self.close()  # Stage 1 opens its own desktop for the app
+        self.print(f"[coda] Stage 1 on {app}")
+        run = Stage1Run(Stage1Config.from_dict(values, source=f"stage1 ({app})"), printer=self.print)
+        run.run()
+        return run.latest_checkpoint()
+
+    def stage2(self) -> str:
+        """Stage 2 on the pooled successes of every app's Stage 1 run, the oracle runs and ``episodes``."""
+        from coda_agent.sft import Stage2Config, Stage2Run
+
+        recipe = self.recipe
+        runs = [str(p) for app in recipe.apps for p in (self.out / "stage1" / app / "rounds", self.oracle_dir(app))
+                if p.exists()] + list(recipe.episodes)
+        values = {"dtype": recipe.dtype, "device": recipe.device, "planner_max_pixels": recipe.planner_max_pixels,
+                  **recipe.stage2}
+        pool = {"apps": list(recipe.apps), **values.pop("pool", {})}
+        values.update(planner=self.planner, runs=runs, out=str(self.out / "stage2"), pool=pool)
+        planner_dir = self.out / "stage2" / "planner"
+        result_file = self.out / "stage2" / "result.json"
+        if result_file.exists() and "global_step" in json.loads(result_file.read_text()) and planner_dir.exists():
+            self.print(f"[coda] Stage 2 is done: {planner_dir}")
+            return str(planner_dir)
+        self.print("[coda] Stage 2 on the pooled successes")
+        return Stage2Run(Stage2Config.from_dict(values, source="stage2"), printer=self.print).run().planner
+
+    def evaluate(self, name: str, model: str, checkpoint: Path | None) -> dict[str, AppScore]:
+        """``name``'s episodes on every app's test split (k runs per task); finished episodes are kept."""
+        from coda_agent.agent import CODAAgent
+        from coda_agent.cerebellum import Cerebellum
+        from coda_agent.cerebrum import Cerebrum
+        from sciboard_gym.env import task_split
+        from sciboard_gym.tasks import load_app_tasks
+
+        recipe, config = self.recipe, self.recipe.evaluate
+        agent: Any = None
+        scores = {}
+        for app in recipe.apps:
+            tasks = [t for t in load_app_tasks(app) if task_split(t.id) == "test"][:config.tasks_per_app]
+            results: dict[str, list[bool]] = {}
+            for task in tasks:
+                for run in range(config.k):
+                    folder = self.out / "eval" / name / app / f"{task.id.replace('/', '_')}-{run}"
+                    success = finished_success(folder)
+                    if success is None:
+                        if agent is None:
+                            planner = load_planner(model, checkpoint, recipe.dtype, recipe.device)
+                            executor = load_backend(self.executor, recipe.dtype, recipe.device)
+                            agent = CODAAgent(
+                                Cerebrum(planner, max_pixels=recipe.planner_max_pixels,
+                                         max_new_tokens=recipe.max_new_tokens),
+                                Cerebellum(executor, max_pixels=recipe.executor_max_pixels,
+                                           max_new_tokens=recipe.executor_max_new_tokens))
+                        success = record_episode(self.env, app, agent, task.id, config.seed + run, folder,
+                                                 max_steps=config.max_steps)
+                    results.setdefault(task.id, []).append(success)
+            scores[app] = app_score(results)
+            self.print(f"[coda] {name} on {app}: Avg@{config.k} {100 * scores[app].avg:.1f}, "
+                       f"Pass@{config.k} {100 * scores[app].passed:.1f} ({scores[app].tasks} tasks)")
+        return scores
+
+
+def finished_success(folder: Path) -> bool | None:
+    """The success of a finished episode recorded in ``folder``, None when there is none."""
+    summary = folder / "episode.json"
+    if summary.exists():
+        episode = json.loads(summary.read_text())
+        if episode.get("status") == "finished":
+            return bool(episode.get("success"))
+    return None
+
+
+def record_episode(envs: Callable[[str], Any], app: str, agent: Any, task_id: str, seed: int, folder: Path,
+                   max_steps: int | None = None) -> bool:
+    """One recorded episode (kept if ``folder`` already holds a finished one); returns its success.
+
+    This is the one place episodes are played, so a different runner (e.g. a comparison harness
+    running episodes in parallel) can replace it.
+    """
+    import shutil
+
+    from sciboard_gym.episode import run_episode
+    from sciboard_gym.trajectory import TrajectoryRecorder
+
+    done = finished_success(folder)
+    if done is not None:
+        return done
+    shutil.rmtree(folder, ignore_errors=True)
+    env = envs(app)
+    env.unwrapped.max_steps_override = max_steps
+    try:
+        return run_episode(env, agent, task=task_id, seed=seed, recorder=TrajectoryRecorder(folder)).success
+    finally:
+        env.unwrapped.max_steps_override = None
+
+
+def load_backend(model: str, dtype: str, device: str) -> Any:
+    from coda_agent.backends import make_backend
+
+    return make_backend(model) if model.startswith(("http://", "https://")) else make_backend(
+        model, dtype=dtype, device=device)
+
+
+def load_planner(model: str, checkpoint: Path | None, dtype: str, device: str) -> Any:
+    """A planner backend: ``model``, or ``model`` with a Stage 1 checkpoint's weights (full or LoRA)."""
+    if checkpoint is None:
+        return load_backend(model, dtype, device)
+    from coda_agent.backends import TransformersBackend
+
+    if (checkpoint / "adapter_config.json").exists():
+        from peft import PeftModel
+
+        backend = TransformersBackend(model, dtype=dtype, device=device)
+        backend.model = PeftModel.from_pretrained(backend.model, str(checkpoint)).merge_and_unload()
+        backend.model.eval()
+        return backend
+    backend = TransformersBackend(model, dtype=dtype, device=device)
+    from coda_agent.stage1 import load_policy_weights
+
+    load_policy_weights(backend.model, checkpoint)
+    backend.model.eval()
+    return backend
+
+
+def _csv(scores: dict[str, dict[str, AppScore]], apps: Sequence[str], k: int) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["planner", "app", "tasks", "episodes", f"avg@{k}", f"pass@{k}"])
+    for planner, per_app in scores.items():
+        for app in apps:
+            score = per_app[app]
+            writer.writerow([planner, app, score.tasks, score.episodes, round(score.avg, 4), round(score.passed, 4)])
+    return buffer.getvalue().encode()
