@@ -102,8 +102,8 @@ class Episode:
         one whose executed actions are exactly the task's oracle)."""
         if not self.success:
             return False
-        if self.agent is not None:
-            return self.agent == ORACLE_AGENT
+        if self.agent == ORACLE_AGENT:
+            return True
         from sciboard_gym.tasks import TaskError, get_task
 
         try:

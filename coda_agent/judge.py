@@ -177,8 +177,9 @@ class JudgeReward:
 
     __name__ = "judge"
 
-    def __init__(self, judge: Judge):
-        self.judge = judge
+    def __init__(self, judge: Judge | Backend):
+        """``judge``: a :class:`Judge`, or a backend to judge with the default settings."""
+        self.judge = judge if isinstance(judge, Judge) else Judge(judge)
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], *,
                  grounded: Sequence[str | None] | None = None, instruction: Sequence[str] | None = None,
