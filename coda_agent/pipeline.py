@@ -5,8 +5,8 @@ A recipe (TOML, see docs/training.md) names the planner, the executor and the ap
     out/oracle/<app>/...          oracle runs of training tasks (successful trajectories with labels)
     out/stage1/<app>/...          one Stage 1 run per app (coda_agent.stage1): the app's expert planner
     out/stage2/...                Stage 2 (coda_agent.sft) on the pooled successes: the generalist planner
-    out/eval/<planner>/<app>/...  episodes of every planner on every app's test split
-    out/table.md, out/table.csv   rows = planners, columns = apps: Avg@k and Pass@k
+    out/eval/<planner>/...        each planner on every app's test split: a ``sciboard compare`` run
+    out/table.md, out/table.csv   rows = planners, columns = apps: Avg@k and Pass@k (and every score row)
 
 Every part skips what is already finished, so running the same recipe again continues it.
 """
@@ -33,12 +33,17 @@ TINY = "tiny"
 
 @dataclass
 class EvalConfig:
-    """The final comparison: ``k`` episodes per test task, optionally fewer tasks and shorter episodes."""
+    """The final comparison (``sciboard compare``'s code): ``k`` episodes per test task, optionally fewer
+    tasks and shorter episodes. ``envs`` > 1 runs that many desktops in worker processes; with
+    ``isolate`` each planner is evaluated in worker processes of its own, so only one planner's
+    models are loaded at a time (``isolate = false`` runs everything in this process)."""
 
     k: int = 1
     tasks_per_app: int | None = None
     max_steps: int | None = None
     seed: int = 0
+    envs: int = 1
+    isolate: bool = True
 
 
 @dataclass
@@ -102,38 +107,38 @@ def resolve_model(name: str) -> str:
     return name
 
 
-# --- per-app scores -----------------------------------------------------------------------------
+# --- the table ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AppScore:
-    """Avg@k (successes / (tasks x k)) and Pass@k (share of tasks solved at least once in k runs)."""
+def markdown_table(scores: Sequence[Any], apps: Sequence[str], k: int) -> str:
+    """Rows = planners, columns = apps (Avg@k / Pass@k in percent) and the unweighted means over apps,
+    from :class:`baselines.metrics.Score` rows."""
+    from baselines.metrics import OVERALL_APPS
 
-    avg: float
-    passed: float
-    tasks: int
-    episodes: int
-
-
-def app_score(results: dict[str, list[bool]]) -> AppScore:
-    """Scores from {task id: the successes of its k runs}."""
-    runs = [r for runs in results.values() for r in runs]
-    return AppScore(avg=sum(runs) / len(runs) if runs else 0.0,
-                    passed=sum(any(r) for r in results.values()) / len(results) if results else 0.0,
-                    tasks=len(results), episodes=len(runs))
-
-
-def markdown_table(scores: dict[str, dict[str, AppScore]], apps: Sequence[str], k: int) -> str:
-    """Rows = planners, columns = apps (Avg@k / Pass@k in percent) and their unweighted mean."""
+    by = {(s.agent, s.app): s for s in scores}
+    planners = list(dict.fromkeys(s.agent for s in scores))
     head = "| planner | " + " | ".join(f"{app} Avg@{k} | {app} Pass@{k}" for app in apps) + \
            f" | mean Avg@{k} | mean Pass@{k} |"
     lines = [head, "|" + "---|" * (2 * len(apps) + 3)]
-    for planner, per_app in scores.items():
-        cells = [f"{100 * per_app[a].avg:.1f} | {100 * per_app[a].passed:.1f}" for a in apps]
-        mean_avg = sum(per_app[a].avg for a in apps) / len(apps)
-        mean_pass = sum(per_app[a].passed for a in apps) / len(apps)
-        lines.append(f"| {planner} | " + " | ".join(cells) + f" | {100 * mean_avg:.1f} | {100 * mean_pass:.1f} |")
+    for planner in planners:
+        cells = []
+        for app in [*apps, OVERALL_APPS]:
+            score = by.get((planner, app))
+            cells.append("- | -" if score is None else f"{100 * score.avg_at_k:.1f} | {100 * score.pass_at_k:.1f}")
+        lines.append(f"| {planner} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def agent_spec(planner: str, executor: str, recipe: Recipe) -> str:
+    """A CODA agent spec (TOML, as ``sciboard compare`` reads them) for ``planner`` with the recipe's executor."""
+    def table(model: str, max_pixels: int, max_new_tokens: int) -> str:
+        lines = [f"model = {json.dumps(model)}", f"max_pixels = {max_pixels}", f"max_new_tokens = {max_new_tokens}"]
+        if not model.startswith(("http://", "https://")):
+            lines += [f"dtype = {json.dumps(recipe.dtype)}", f"device = {json.dumps(recipe.device)}"]
+        return "\n".join(lines)
+
+    return (f'class = "coda"\n\n[planner]\n{table(planner, recipe.planner_max_pixels, recipe.max_new_tokens)}\n\n'
+            f"[executor]\n{table(executor, recipe.executor_max_pixels, recipe.executor_max_new_tokens)}\n")
 
 
 # --- the run --------------------------------------------------------------------------------------
@@ -148,22 +153,20 @@ class CODAPipeline:
         self.planner, self.executor = resolve_model(recipe.planner), resolve_model(recipe.executor)
         self._envs: dict[str, Any] = {}
 
-    def run(self) -> dict[str, dict[str, AppScore]]:
+    def run(self) -> list[Any]:
+        """Every part of the recipe; returns the comparison's scores (:class:`baselines.metrics.Score`)."""
         self.out.mkdir(parents=True, exist_ok=True)
         try:
             for app in self.recipe.apps:
                 self.record_oracle(app)
-            experts = {app: self.stage1(app) for app in self.recipe.apps}
-            generalist = self.stage2()
-            planners = {"base": (self.planner, None), **{f"expert-{app}": (self.planner, checkpoint)
-                                                         for app, checkpoint in experts.items()},
-                        "stage2": (generalist, None)}
-            scores = {name: self.evaluate(name, model, checkpoint) for name, (model, checkpoint) in planners.items()}
+            experts = {f"expert-{app}": self.expert(app, self.stage1(app)) for app in self.recipe.apps}
+            planners = {"base": self.planner, **experts, "stage2": self.stage2()}
         finally:
             self.close()
+        scores = [score for name, model in planners.items() for score in self.evaluate(name, model)]
         table = markdown_table(scores, self.recipe.apps, self.recipe.evaluate.k)
         atomic_write_bytes(self.out / "table.md", table.encode())
-        atomic_write_bytes(self.out / "table.csv", _csv(scores, self.recipe.apps, self.recipe.evaluate.k))
+        atomic_write_bytes(self.out / "table.csv", _csv(scores))
         self.print(f"[coda] results on the test split (k = {self.recipe.evaluate.k}):\n{table}")
         return scores
 
@@ -239,40 +242,34 @@ class CODAPipeline:
         self.print("[coda] Stage 2 on the pooled successes")
         return Stage2Run(Stage2Config.from_dict(values, source="stage2"), printer=self.print).run().planner
 
-    def evaluate(self, name: str, model: str, checkpoint: Path | None) -> dict[str, AppScore]:
-        """``name``'s episodes on every app's test split (k runs per task); finished episodes are kept."""
-        from coda_agent.agent import CODAAgent
-        from coda_agent.cerebellum import Cerebellum
-        from coda_agent.cerebrum import Cerebrum
-        from sciboard_gym.env import task_split
-        from sciboard_gym.tasks import load_app_tasks
+    def expert(self, app: str, checkpoint: Path | None) -> str:
+        """The expert planner of ``app`` as a model folder (the base when Stage 1 made no update)."""
+        if checkpoint is None:
+            return self.planner
+        folder = self.out / "stage1" / app / f"expert-{checkpoint.name}"
+        if not (folder / "config.json").exists():
+            backend = load_planner(self.planner, checkpoint, self.recipe.dtype, self.recipe.device)
+            backend.model.save_pretrained(str(folder))
+            backend.processor.save_pretrained(str(folder))
+        return str(folder)
+
+    def evaluate(self, name: str, model: str) -> list[Any]:
+        """``name``'s episodes on every app's test split with ``sciboard compare``'s code (finished ones are kept)."""
+        from baselines.compare import CompareConfig, EnvOptions, resolve_agents, run_compare
+        from baselines.pools import ProcessPool
 
         recipe, config = self.recipe, self.recipe.evaluate
-        agent: Any = None
-        scores = {}
-        for app in recipe.apps:
-            tasks = [t for t in load_app_tasks(app) if task_split(t.id) == "test"][:config.tasks_per_app]
-            results: dict[str, list[bool]] = {}
-            for task in tasks:
-                for run in range(config.k):
-                    folder = self.out / "eval" / name / app / f"{task.id.replace('/', '_')}-{run}"
-                    success = finished_success(folder)
-                    if success is None:
-                        if agent is None:
-                            planner = load_planner(model, checkpoint, recipe.dtype, recipe.device)
-                            executor = load_backend(self.executor, recipe.dtype, recipe.device)
-                            agent = CODAAgent(
-                                Cerebrum(planner, max_pixels=recipe.planner_max_pixels,
-                                         max_new_tokens=recipe.max_new_tokens),
-                                Cerebellum(executor, max_pixels=recipe.executor_max_pixels,
-                                           max_new_tokens=recipe.executor_max_new_tokens))
-                        success = record_episode(self.env, app, agent, task.id, config.seed + run, folder,
-                                                 max_steps=config.max_steps)
-                    results.setdefault(task.id, []).append(success)
-            scores[app] = app_score(results)
-            self.print(f"[coda] {name} on {app}: Avg@{config.k} {100 * scores[app].avg:.1f}, "
-                       f"Pass@{config.k} {100 * scores[app].passed:.1f} ({scores[app].tasks} tasks)")
-        return scores
+        folder = self.out / "eval" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        spec = folder / "agent.toml"
+        atomic_write_bytes(spec, agent_spec(model, self.executor, recipe).encode())
+        compare = CompareConfig(agents=[f"{name}={spec}"], out=folder, apps=recipe.apps, k=config.k, split="test",
+                                max_tasks=config.tasks_per_app, envs=config.envs, seed=config.seed,
+                                env=EnvOptions(provider=recipe.provider, max_steps=config.max_steps))
+        pool = ProcessPool(max(1, config.envs), resolve_agents(compare.agents), compare.env, folder) \
+            if config.isolate else None
+        self.print(f"[coda] evaluating {name} on the test split of {', '.join(recipe.apps)}")
+        return run_compare(compare, pool=pool, progress=False).scores
 
 
 def finished_success(folder: Path) -> bool | None:
@@ -287,11 +284,7 @@ def finished_success(folder: Path) -> bool | None:
 
 def record_episode(envs: Callable[[str], Any], app: str, agent: Any, task_id: str, seed: int, folder: Path,
                    max_steps: int | None = None) -> bool:
-    """One recorded episode (kept if ``folder`` already holds a finished one); returns its success.
-
-    This is the one place episodes are played, so a different runner (e.g. a comparison harness
-    running episodes in parallel) can replace it.
-    """
+    """One recorded episode (kept if ``folder`` already holds a finished one); returns its success."""
     import shutil
 
     from sciboard_gym.episode import run_episode
@@ -337,12 +330,13 @@ def load_planner(model: str, checkpoint: Path | None, dtype: str, device: str) -
     return backend
 
 
-def _csv(scores: dict[str, dict[str, AppScore]], apps: Sequence[str], k: int) -> bytes:
+def _csv(scores: Sequence[Any]) -> bytes:
+    """Every score row (per planner and app, and the overall rows) as ``sciboard compare``'s summary.csv has them."""
+    from baselines.metrics import SUMMARY_COLUMNS, score_row
+
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["planner", "app", "tasks", "episodes", f"avg@{k}", f"pass@{k}"])
-    for planner, per_app in scores.items():
-        for app in apps:
-            score = per_app[app]
-            writer.writerow([planner, app, score.tasks, score.episodes, round(score.avg, 4), round(score.passed, 4)])
+    writer = csv.DictWriter(buffer, fieldnames=list(SUMMARY_COLUMNS))
+    writer.writeheader()
+    for score in scores:
+        writer.writerow(score_row(score))
     return buffer.getvalue().encode()

@@ -9,7 +9,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from coda_agent.pipeline import CODAPipeline, Recipe, app_score, markdown_table
+from coda_agent.pipeline import CODAPipeline, Recipe, markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,12 +30,17 @@ def test_recipes_parse_and_bad_recipes_are_refused(tmp_path: Path) -> None:
         Recipe.from_toml(bad)
 
 
-def test_scores_and_table() -> None:
-    score = app_score({"a/x": [True, False], "a/y": [False, False]})
-    assert (score.avg, score.passed, score.tasks, score.episodes) == (0.25, 0.5, 2, 4)
-    table = markdown_table({"base": {"a": score, "b": app_score({"b/z": [True, True]})}}, ["a", "b"], 2)
+def test_table_has_planners_as_rows_and_apps_as_columns() -> None:
+    from baselines.metrics import EpisodeOutcome, summarise
+
+    outcomes = [EpisodeOutcome("base", "a", "a/x", True), EpisodeOutcome("base", "a", "a/x", False),
+                EpisodeOutcome("base", "a", "a/y", False), EpisodeOutcome("base", "a", "a/y", False),
+                EpisodeOutcome("base", "b", "b/z", True), EpisodeOutcome("base", "b", "b/z", True),
+                EpisodeOutcome("stage2", "a", "a/x", True), EpisodeOutcome("stage2", "a", "a/x", True)]
+    table = markdown_table(summarise(outcomes, k=2), ["a", "b"], 2)
     assert "| planner | a Avg@2 | a Pass@2 | b Avg@2 | b Pass@2 | mean Avg@2 | mean Pass@2 |" in table
     assert "| base | 25.0 | 50.0 | 100.0 | 100.0 | 62.5 | 75.0 |" in table
+    assert "| stage2 | 100.0 | 100.0 | - | - |" in table
 
 
 @pytest.mark.desktop
@@ -53,10 +58,10 @@ def test_two_stage_recipe_runs_end_to_end(tmp_path: Path, capsys: pytest.Capture
         stage1={"reward": "match", "group": 2, "rounds": 1, "train_episodes": 1, "eval_episodes": 0,
                 "updates_per_round": 1, "max_steps": 2, "learning_rate": 1e-4},
         stage2={"max_steps": 3, "learning_rate": 3e-3, "save_steps": 3, "eval_fraction": 0.4},
-        evaluate={"k": 1, "tasks_per_app": 1, "max_steps": 2},  # type: ignore[arg-type]
+        evaluate={"k": 1, "tasks_per_app": 1, "max_steps": 2, "isolate": False},  # type: ignore[arg-type]
     )
     scores = CODAPipeline(recipe).run()
-    assert list(scores) == ["base", "expert-kalgebra", "stage2"]
+    assert {s.agent for s in scores} == {"base", "expert-kalgebra", "stage2"}
     out = capsys.readouterr().out
     assert "| planner | kalgebra Avg@1 | kalgebra Pass@1 |" in out and "held-out loss after" in out
     assert (tmp_path / "coda" / "table.md").read_text() in out
@@ -64,3 +69,19 @@ def test_two_stage_recipe_runs_end_to_end(tmp_path: Path, capsys: pytest.Capture
     # a second run finds everything done and prints the same table without training again
     again = CODAPipeline(recipe).run()
     assert again == scores
+
+
+def test_train_commands_report_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sciboard_gym.cli import main
+
+    assert main(["train", "stage2", "--planner", "tiny-planner", "--out", str(tmp_path / "s2")]) == 2
+    assert "give --from" in capsys.readouterr().err
+    assert main(["train", "stage2", "--planner", "p", "--from", str(tmp_path / "missing"),
+                 "--out", str(tmp_path / "s2")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "stage2", "--planner", "p", "--from", str(empty), "--out", str(tmp_path / "s2")]) == 2
+    assert "no steps to train on" in capsys.readouterr().err
+    assert main(["train", "coda", "--recipe", str(tmp_path / "none.toml")]) == 2
+    assert "cannot read the recipe" in capsys.readouterr().err
