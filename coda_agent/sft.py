@@ -103,6 +103,10 @@ def pool_episodes(roots: Iterable[str | Path], config: PoolConfig,
         if config.max_episode_steps is not None and len(episode.steps) > config.max_episode_steps:
             report.dropped["too many steps"] += 1
             continue
+        key = (episode.task_id, tuple(episode.executed_actions()))
+        if config.dedupe and key in seen:
+            report.dropped["duplicate"] += 1
+            continue
         if config.only_success:
             evaluated = bool(episode.summary.get("checks"))
             source = "env" if evaluated and not config.judge_all else "judge"
@@ -115,10 +119,6 @@ def pool_episodes(roots: Iterable[str | Path], config: PoolConfig,
                     report.dropped["failed (judge)"] += 1
                     continue
             report.success_source[source] += 1
-        key = (episode.task_id, tuple(episode.executed_actions()))
-        if config.dedupe and key in seen:
-            report.dropped["duplicate"] += 1
-            continue
         seen.add(key)
         kept.append(episode)
         report.kept[episode.app] += 1
@@ -150,7 +150,7 @@ def export_pool(samples: Sequence[StepSample], folder: str | Path, report: PoolR
     """Save the pooled samples as a Hugging Face dataset folder (``datasets.load_from_disk``) with a card."""
     folder = Path(folder)
     to_dataset(samples).save_to_disk(str(folder))
-    episodes = Counter(s.app for s in samples if s.step == 1)
+    episodes = Counter(app for app, _ in {(s.app, s.episode_dir) for s in samples})
     steps = Counter(s.app for s in samples)
     lines = [
         "---", "task_categories:", "- image-text-to-text", "tags:", "- computer-use", "- sciboard-gym", "---", "",
