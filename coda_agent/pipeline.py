@@ -322,12 +322,7 @@ def load_planner(model: str, checkpoint: Path | None, dtype: str, device: str) -
         backend.model = PeftModel.from_pretrained(backend.model, str(checkpoint)).merge_and_unload()
         backend.model.eval()
         return backend
-    backend = TransformersBackend(model, dtype=dtype, device=device)
-    from coda_agent.stage1 import load_policy_weights
-
-    load_policy_weights(backend.model, checkpoint)
-    backend.model.eval()
-    return backend
+    return TransformersBackend(str(checkpoint), dtype=dtype, device=device)
 
 
 def _csv(scores: Sequence[Any]) -> bytes:

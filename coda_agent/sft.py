@@ -325,7 +325,8 @@ class Stage2Run:
         if not samples:
             raise ValueError(f"no steps to train on: {report.summary()}")
         pool_dir = export_pool(samples, self.out / "pool", report, cfg.pool)
-        backend = self._load_planner()
+        checkpoint = self.latest_checkpoint()
+        backend = self._load_planner(checkpoint)
         cerebrum = Cerebrum(backend, history_steps=cfg.history_steps, max_pixels=cfg.planner_max_pixels)
         train_rows, eval_rows = split_rows(sft_rows(samples, cerebrum), cfg.eval_fraction)
         if not train_rows:
@@ -333,7 +334,6 @@ class Stage2Run:
         eval_sets = {app: Dataset.from_list(rows) for app, rows in sorted(eval_rows.items())}
         self.print(f"[stage2] {len(train_rows)} training steps; held out: "
                    + (", ".join(f"{app} {len(rows)}" for app, rows in sorted(eval_rows.items())) or "none"))
-        checkpoint = self.latest_checkpoint()
         args = SFTConfig(
             output_dir=str(self.out / "trainer"), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
             per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
@@ -347,7 +347,8 @@ class Stage2Run:
         )
         trainer = SFTTrainer(model=backend.model, args=args, train_dataset=Dataset.from_list(train_rows),
                              eval_dataset=eval_sets or None, processing_class=backend.processor,
-                             data_collator=sft_collator(backend.processor), peft_config=self._lora(),
+                             data_collator=sft_collator(backend.processor),
+                             peft_config=self._lora() if checkpoint is None else None,
                              callbacks=self.callbacks)
         result_path = self.out / "result.json"
         saved = json.loads(result_path.read_text()) if result_path.exists() else {}
@@ -364,11 +365,21 @@ class Stage2Run:
         atomic_write_json(result_path, dataclasses.asdict(result))
         return result
 
-    def _load_planner(self) -> Any:
+    def _load_planner(self, checkpoint: Path | None) -> Any:
+        """The planner to train: the configured one, or the weights of this run's last checkpoint
+        (a full model through ``from_pretrained``, or the base with the checkpoint's LoRA adapter)."""
         from coda_agent.backends import TransformersBackend
 
-        self.print(f"[stage2] loading the planner {self.config.planner}")
-        backend = TransformersBackend(self.config.planner, dtype=self.config.dtype, device=self.config.device)
+        cfg = self.config
+        full = checkpoint is not None and (checkpoint / "config.json").exists()
+        source = str(checkpoint) if full else cfg.planner
+        self.print(f"[stage2] loading the planner {source}")
+        backend = TransformersBackend(source, dtype=cfg.dtype, device=cfg.device)
+        if checkpoint is not None and not full:
+            from peft import PeftModel
+
+            adapted: Any = PeftModel.from_pretrained(backend.model, str(checkpoint), is_trainable=True)
+            backend.model = adapted
         backend.processor.tokenizer.padding_side = "right"
         return backend
 

@@ -99,10 +99,13 @@ class Interrupt:
     def __init__(self, at_step: int):
         from transformers import TrainerCallback
 
-        self.at_step, self.steps = at_step, []
+        self.at_step, self.steps, self.start_weights = at_step, [], None
         outer = self
 
         class Callback(TrainerCallback):
+            def on_train_begin(self, args, state, control, model=None, **kwargs):
+                outer.start_weights = float(model.get_input_embeddings().weight.double().sum())
+
             def on_step_end(self, args, state, control, **kwargs):
                 outer.steps.append(state.global_step)
                 if state.global_step == outer.at_step:
@@ -131,6 +134,9 @@ def test_stage2_lowers_held_out_loss_and_resumes(recorded_episodes: Path, tmp_pa
     second = Interrupt(at_step=-1)
     result = Stage2Run(config, callbacks=[second.callback]).run()
     assert second.steps == [4, 5, 6] and result.global_step == 6
+    saved = TransformersBackend(str(tmp_path / "s2" / "trainer" / "checkpoint-3"), dtype="float32").model
+    assert second.start_weights == pytest.approx(float(saved.get_input_embeddings().weight.double().sum()))
+    assert second.start_weights != pytest.approx(first.start_weights)  # the checkpoint's weights, not the base's
     assert set(result.loss_before) == {"kalgebra"}
     print(f"held-out loss before {result.loss_before}, after {result.loss_after}")
     assert result.loss_after["kalgebra"] < result.loss_before["kalgebra"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from sciboard_gym.cli import train_stage1
+from sciboard_gym.cli import train_coda, train_stage1, train_stage2
 
-STAGES = (train_stage1,)
+STAGES = (train_stage1, train_stage2, train_coda)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
