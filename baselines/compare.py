@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from baselines.episodes import EPISODE_COLUMNS, EpisodeJob, EpisodeRecord, load_results
 from baselines.metrics import SUMMARY_COLUMNS, EpisodeOutcome, Score, markdown_table, score_row, summarise
-from baselines.pools import EpisodePool, InlinePool, ProcessPool
+from baselines.pools import EpisodePool, InlinePool, ProcessPool, RayPool
 from baselines.specs import AgentSpec, AgentSpecError, resolve
 from sciboard_gym.tasks import Task, load_app_tasks
 from sciboard_gym.trajectory import atomic_write_bytes, atomic_write_json
@@ -64,9 +64,10 @@ class CompareConfig:
     tasks: str | None = None
     max_tasks: int | None = None
     envs: int = 1
+    ray: str | None = None
     seed: int = 0
     save_frames: bool = True
-    env: EnvOptions = field(default_factory=EnvOptions)
+    env: Callable[[str], Any] = field(default_factory=EnvOptions)
 
 
 @dataclass
@@ -198,8 +199,7 @@ def run_compare(config: CompareConfig, pool: EpisodePool | None = None, progress
     finished = {r.key: r for r in load_results(out) if (r.agent, r.task) in planned_pairs}
     pending = [job for job in jobs if job.key not in finished]
     if pool is None:
-        pool = (InlinePool(agents, config.env, out, config.save_frames) if config.envs <= 1
-                else ProcessPool(config.envs, agents, config.env, out, config.save_frames))
+        pool = _default_pool(config, agents, out)
     solved: Counter[str] = Counter(r.agent for r in finished.values() if r.success)
     ran: Counter[str] = Counter(r.agent for r in finished.values())
     with tqdm(total=len(jobs), initial=len(jobs) - len(pending), desc="episodes", unit="ep",
@@ -215,6 +215,18 @@ def run_compare(config: CompareConfig, pool: EpisodePool | None = None, progress
             if on_record is not None:
                 on_record(record)
     return write_outputs(out, _ordered(finished.values(), agents), config.k)
+
+
+def _default_pool(config: CompareConfig, agents: dict[str, AgentSpec], out: Path) -> EpisodePool:
+    """A Ray pool with ``ray`` (``envs`` actors, or every declared desktop), else local workers."""
+    if config.ray is not None:
+        env = config.env
+        kwargs = {"provider": env.provider, "max_steps": env.max_steps, "screen_size": env.screen_size} \
+            if isinstance(env, EnvOptions) else {}
+        return RayPool(agents, kwargs, out, address=config.ray or None, size=config.envs if config.envs > 1 else None)
+    if config.envs <= 1:
+        return InlinePool(agents, config.env, out, config.save_frames)
+    return ProcessPool(config.envs, agents, config.env, out, config.save_frames)
 
 
 def _ordered(records: Any, agents: dict[str, AgentSpec]) -> list[EpisodeRecord]:

@@ -24,7 +24,7 @@ def plot_scores(scores: Sequence[Score], path: Path) -> Path:
     k = scores[0].k if scores else 1
     x = np.arange(len(apps))
     width = 0.8 / max(1, len(agents))
-    figure, axes = plt.subplots(2, 1, figsize=(max(6.0, 1.6 * len(apps) * max(1, len(agents)) ** 0.5 + 2), 7.5),
+    figure, axes = plt.subplots(2, 1, figsize=(min(14.0, max(6.0, 2 + len(apps) * (0.6 + 0.35 * len(agents)))), 7.5),
                                 sharex=True)
     colours = plt.get_cmap("tab10")
     for i, agent in enumerate(agents):

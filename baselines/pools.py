@@ -143,3 +143,48 @@ def _worker_main(index: int, specs: dict[str, AgentSpec], env_factory: EnvFactor
             results.put(("done", index, worker.run(job)))
     finally:
         worker.close()
+
+
+class SpecFactory:
+    """An agent factory for :class:`sciboard_gym.distributed.EnvPool`: ``(task, seed) -> agent`` from a spec."""
+
+    def __init__(self, spec: AgentSpec, screen_size: tuple[int, int]):
+        self.spec, self.screen_size = spec, screen_size
+
+    def __call__(self, task: Any, seed: int | None) -> Any:
+        from baselines.specs import EpisodeContext
+
+        return self.spec.build(EpisodeContext(task, self.screen_size, seed or 0))
+
+
+class RayPool:
+    """Episodes on the actors of a Ray cluster (:class:`sciboard_gym.distributed.EnvPool`), one desktop each.
+
+    Actors may run on other hosts, so episodes are not recorded as trajectories: the records
+    (and ``result.json`` files, written here) hold the outcome, steps, time and error.
+    """
+
+    def __init__(self, specs: dict[str, AgentSpec], env_kwargs: dict[str, Any], out: Path,
+                 address: str | None = None, size: int | None = None):
+        self.specs, self.env_kwargs, self.out = specs, env_kwargs, out
+        self.address, self.size = address, size
+
+    def run(self, jobs: Sequence[EpisodeJob]) -> Iterator[EpisodeRecord]:
+        from sciboard_gym.distributed import EnvPool, EpisodeRequest
+
+        if not jobs:
+            return
+        screen = tuple(self.env_kwargs.get("screen_size", (1920, 1080)))
+        factories = {name: SpecFactory(spec, (int(screen[0]), int(screen[1]))) for name, spec in self.specs.items()}
+        requests = [EpisodeRequest(job.agent, job.task, job.seed) for job in jobs]
+        with EnvPool(size=self.size, address=self.address, env_kwargs=self.env_kwargs) as pool:
+            for outcome in pool.run_episodes(factories, requests):
+                job, result = jobs[outcome.index], outcome.result
+                if result is None:
+                    record = failed_record(job, outcome.error or "the episode did not run")
+                else:
+                    record = EpisodeRecord(job.agent, job.app, job.task, job.repeat, result.success, result.reward,
+                                           result.steps, result.seconds, result.agent_error or result.error,
+                                           job.folder)
+                write_result(self.out, record)
+                yield record

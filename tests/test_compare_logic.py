@@ -279,3 +279,17 @@ def test_cli_rejects_an_unknown_agent_before_starting_anything(tmp_path: Path, c
     assert not (tmp_path / "run").exists()
     assert main(["run", "--task", "kalgebra/assign-sum", "--agent", "nope:Nothing"]) == 2
     assert "cannot import module 'nope'" in capsys.readouterr().err
+
+
+def test_viewer_embeds_steps_with_overlays_and_cannot_be_broken_out_of(tmp_path: Path):
+    from baselines.viewer import action_overlay, build_viewer
+
+    assert action_overlay("drag(1, 2, 30, 40)") == {"name": "drag", "x1": 1, "y1": 2, "x2": 30, "y2": 40}
+    assert action_overlay("not an action") is None
+    config = CompareConfig(agents=["oracle", "compare_fakes:OracleCopyAgent"], out=tmp_path, env=FakeEnvFactory())
+    run_compare(config, progress=False, tasks=select_tasks(["kalgebra"], pattern="assign-*"))
+    result = next(tmp_path.glob("episodes/oracle/kalgebra/assign-sum/r0/steps.jsonl"))
+    result.write_text(result.read_text().replace('"agent": {}', '"agent": {"thought": "</script><b>x</b>"}'))
+    page = build_viewer(tmp_path).read_text()
+    assert page.count("</script>") == 1 and "\\u003c/script>\\u003cb>x" in page
+    assert '"frame": "episodes/oracle/kalgebra/assign-sum/r0/frame_0001.png"' in page

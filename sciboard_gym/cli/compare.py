@@ -21,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-tasks", type=int, help="at most this many tasks per app (first by id)")
     parser.add_argument("--provider", default="local", choices=("local", "libvirt"), help="where desktops run")
     parser.add_argument("--envs", type=int, default=1, help="desktops in parallel (one worker process each)")
+    parser.add_argument("--ray", metavar="ADDRESS",
+                        help="run the episodes on a Ray cluster's desktops (auto, HOST:6379, ray://HOST:10001; "
+                             "'' starts a local Ray); --envs then sets the number of actors")
     parser.add_argument("--max-steps", type=int, help="override the tasks' step limits")
     parser.add_argument("--seed", type=int, default=0, help="seed of repeat 0 (repeat r uses seed + r)")
     parser.add_argument("--no-frames", action="store_true", help="do not save screenshots")
@@ -38,7 +41,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     config = CompareConfig(
         agents=_names(args.agents) or [], out=Path(args.out), apps=_names(args.apps), k=args.k, split=args.split,
-        tasks=args.tasks, max_tasks=args.max_tasks, envs=args.envs, seed=args.seed,
+        tasks=args.tasks, max_tasks=args.max_tasks, envs=args.envs, ray=args.ray, seed=args.seed,
         save_frames=not args.no_frames, env=EnvOptions(provider=args.provider, max_steps=args.max_steps))
     try:
         result = run_compare(config)
