@@ -4,6 +4,7 @@ a scripted model backend, and a third-party agent class named as ``compare_fakes
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,8 +18,9 @@ class FakeEnv:
     """Succeeds exactly when the agent plays the task's oracle; frames are small grey images."""
 
     def __init__(self, app: str, die_on: str | None = None, break_on: str | None = None,
-                 max_steps: int | None = None):
+                 max_steps: int | None = None, step_seconds: float = 0.0):
         self.app, self.die_on, self.break_on, self.max_steps = app, die_on, break_on, max_steps
+        self.step_seconds = step_seconds
         self.unwrapped = self
         self.screen_size = (64, 48)
         self.closed = False
@@ -40,6 +42,7 @@ class FakeEnv:
     def step(self, action: str):
         info: dict[str, Any] = {"task_id": self.task.id, "action_error": None}
         self.steps += 1
+        time.sleep(self.step_seconds)
         try:
             parsed = actions.parse(action)
             info["executed"] = parsed.to_string()
@@ -63,11 +66,12 @@ class FakeEnv:
 class FakeEnvFactory:
     """Picklable env factory for worker processes."""
 
-    def __init__(self, die_on: str | None = None, break_on: str | None = None, max_steps: int | None = None):
-        self.die_on, self.break_on, self.max_steps = die_on, break_on, max_steps
+    def __init__(self, die_on: str | None = None, break_on: str | None = None, max_steps: int | None = None,
+                 step_seconds: float = 0.0):
+        self.die_on, self.break_on, self.max_steps, self.step_seconds = die_on, break_on, max_steps, step_seconds
 
     def __call__(self, app: str) -> FakeEnv:
-        return FakeEnv(app, self.die_on, self.break_on, self.max_steps)
+        return FakeEnv(app, self.die_on, self.break_on, self.max_steps, self.step_seconds)
 
 
 class FakeBackend:

@@ -293,3 +293,46 @@ def test_viewer_embeds_steps_with_overlays_and_cannot_be_broken_out_of(tmp_path:
     page = build_viewer(tmp_path).read_text()
     assert page.count("</script>") == 1 and "\\u003c/script>\\u003cb>x" in page
     assert '"frame": "episodes/oracle/kalgebra/assign-sum/r0/frame_0001.png"' in page
+
+
+KILLABLE_RUN = """
+import sys
+from pathlib import Path
+from compare_fakes import FakeEnvFactory
+from baselines.compare import CompareConfig, run_compare, select_tasks
+config = CompareConfig(agents=["oracle", "random"], out=Path(sys.argv[1]), k=2, envs=2,
+                       env=FakeEnvFactory(step_seconds=0.3))
+run_compare(config, progress=False, tasks=select_tasks(["kalgebra"], pattern="assign-*"))
+"""
+
+
+def test_a_killed_parallel_run_leaves_no_workers_and_resumes(tmp_path: Path):
+    """SIGKILL the runner mid-run: its worker processes end with it; the rerun counts each episode once."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "tests"), str(root)])}
+    command = [sys.executable, "-c", KILLABLE_RUN, str(tmp_path)]
+    first = subprocess.Popen(command, env=env, cwd=root)
+    deadline = time.monotonic() + 120
+    try:
+        while not (tmp_path / "episodes.csv").exists() or len(read_rows(tmp_path)) < 2:
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        workers = psutil.Process(first.pid).children(recursive=True)
+        assert workers
+    finally:
+        first.kill()
+        first.wait()
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive
+    done_before = len(read_rows(tmp_path))
+    assert 2 <= done_before < 8
+    subprocess.run(command, env=env, cwd=root, check=True, timeout=120)
+    rows = read_rows(tmp_path)
+    assert len(rows) == 8 == len({(r["agent"], r["task"], r["repeat"]) for r in rows})
