@@ -183,7 +183,12 @@ def run_compare(config: CompareConfig, pool: EpisodePool | None = None, progress
     from sciboard_gym.apps import APPS
 
     agents = resolve_agents(config.agents)
-    apps = list(config.apps) if config.apps else installed_apps()
+    if config.apps:
+        apps = list(config.apps)
+    else:  # a VM image carries its own apps: only the local desktop depends on this host's
+        from sciboard_gym.tasks import task_apps
+
+        apps = installed_apps() if getattr(config.env, "provider", "local") == "local" else task_apps()
     unknown = sorted(set(apps) - set(APPS))
     if unknown:
         raise CompareError(f"unknown apps {unknown}; known: {', '.join(sorted(APPS))}")

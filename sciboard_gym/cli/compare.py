@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "interrupted run. Agents: oracle, random, a shipped spec name (coda-tiny, coda-vllm, ...), "
                     "a TOML spec file, or module:Class; prefix LABEL= to name one.")
     parser.add_argument("--agents", required=True, help="comma-separated agent specs, e.g. oracle,random,coda-tiny")
-    parser.add_argument("--apps", help="comma-separated apps (default: every app installed here)")
+    parser.add_argument("--apps", help="comma-separated apps (default: every app installed here; with libvirt, every app)")
     parser.add_argument("--k", type=int, default=1, help="runs per agent and task (default 1)")
     parser.add_argument("--split", choices=("train", "test"), help="only tasks of this split")
     parser.add_argument("--tasks", help="glob on task ids, e.g. 'kalgebra/assign-*' or 'answer-*'")
