@@ -123,7 +123,7 @@ def format_warmup(model: Any, processor: Any, rows: Sequence[Mapping[str, Any]],
     model.eval()
 
 
-def run_demo(tasks: int = 4, updates: int = 40, group: int = 8, warmup_steps: int = 20, learning_rate: float = 7e-4,
+def run_demo(tasks: int = 4, updates: int = 40, group: int = 8, warmup_steps: int = 20, learning_rate: float = 4e-4,
              seed: int = 0, out: Path | None = None, printer: Any = print) -> list[float]:
     """Run the demonstration; returns the mean group reward of every update."""
     import torch
@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=4, help=f"training tasks (at most {len(DEMO_TASKS)})")
     parser.add_argument("--updates", type=int, default=40)
     parser.add_argument("--group", type=int, default=8)
-    parser.add_argument("--learning-rate", type=float, default=7e-4)
+    parser.add_argument("--learning-rate", type=float, default=4e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--png", default="grpo_demo.png")
     parser.add_argument("--out", help="folder for episodes and trainer output (default: a temporary folder)")

@@ -23,7 +23,7 @@ def test_mean_group_reward_goes_up(tmp_path: Path) -> None:
     assert spec is not None and spec.loader is not None
     demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(demo)
-    curve = demo.run_demo(tasks=3, updates=10, group=8, warmup_steps=20, out=tmp_path)
+    curve = demo.run_demo(tasks=3, updates=10, group=8, warmup_steps=20, learning_rate=7e-4, out=tmp_path)
     assert len(curve) == 10
     start, end = sum(curve[:2]) / 2, sum(curve[-3:]) / 3
     assert start <= 0.6  # three candidates: a planner without preference scores about 1/3
