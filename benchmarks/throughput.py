@@ -12,7 +12,9 @@ other, and measures:
 - per desktop at idle: CPU (% of one core, over ``--idle`` seconds with nothing asked of it)
   and memory (PSS, so shared libraries count once) of the desktop's processes (guest agent,
   X server, window manager, buses, app);
-- per desktop while stepping: CPU of the desktop's processes (% of one core).
+- per desktop while stepping: CPU of the desktop's processes (% of one core);
+- machine CPU while stepping: every process on the host (env workers, Ray, the driver), % of
+  all cores: where it nears 100% the machine is saturated.
 
 The ratios in the last column compare each run with the 1-desktop vector run.
 """
@@ -45,6 +47,7 @@ class Row:
     idle_cpu: float
     idle_pss_mb: float
     busy_cpu: float
+    machine_cpu: float
 
 
 def desktop_trees(parents: Sequence[int]) -> list[list[psutil.Process]]:
@@ -91,11 +94,13 @@ def measure(mode: str, n: int, parents: Sequence[int], reset: Callable[[int], ob
     trees = desktop_trees(parents)  # the apps were restarted by the resets
     flat = [p for tree in trees for p in tree]
     before_cpu, started = cpu_seconds(flat), time.perf_counter()
+    psutil.cpu_percent()
     for i in range(args.steps):
         step((CYCLE[i % len(CYCLE)],) * n)
+    machine_cpu = psutil.cpu_percent()
     elapsed = time.perf_counter() - started
     busy_cpu = 100 * (cpu_seconds(flat) - before_cpu) / elapsed / n
-    return Row(mode, n, n * args.steps / elapsed, resets_per_s, idle_cpu, idle_pss, busy_cpu)
+    return Row(mode, n, n * args.steps / elapsed, resets_per_s, idle_cpu, idle_pss, busy_cpu, machine_cpu)
 
 
 def run_vector(env_id: str, n: int, env_kwargs: dict[str, Any], args: argparse.Namespace) -> Row:
@@ -148,11 +153,12 @@ def main() -> None:
     print(f"\n{args.app}, task {task}, screen {args.screen[0]}x{args.screen[1]}, {os.cpu_count()} cores, "
           f"{args.steps} steps and {args.resets} resets per env\n")
     print("| mode | envs | steps/s | resets/s | idle CPU/desktop | idle PSS/desktop | CPU/desktop stepping "
-          "| steps/s vs 1 vector env |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| machine CPU stepping | steps/s vs 1 vector env |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row.mode} | {row.envs} | {row.steps_per_s:.2f} | {row.resets_per_s:.2f} | {row.idle_cpu:.1f}% "
-              f"| {row.idle_pss_mb:.0f} MB | {row.busy_cpu:.0f}% | {row.steps_per_s / base.steps_per_s:.2f}x |")
+              f"| {row.idle_pss_mb:.0f} MB | {row.busy_cpu:.0f}% | {row.machine_cpu:.0f}% "
+              f"| {row.steps_per_s / base.steps_per_s:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -213,19 +213,23 @@ class EnvPool:
         if len(seeds) != len(indices):
             raise PoolError(f"{len(seeds)} seeds for {len(indices)} envs")
         self._require_env_id()
-        results = []
-        for slot, seed in zip(indices, seeds):
-            for attempt in range(self.max_attempts):
+        results: dict[int, tuple[Any, dict[str, Any]]] = {}
+        todo = dict(zip(indices, seeds))
+        for attempt in range(self.max_attempts):
+            refs = {slot: self.actors[slot].reset.remote(seed, options) for slot, seed in todo.items()}
+            for slot, ref in refs.items():
                 try:
-                    results.append(ray.get(self.actors[slot].reset.remote(seed, options)))
-                    break
+                    results[slot] = ray.get(ref)
+                    del todo[slot]
                 except ray.exceptions.RayActorError:
                     if attempt + 1 == self.max_attempts:
                         raise
                     self._replace(slot)
-        for slot, (obs, _) in zip(indices, results):
+            if not todo:
+                break
+        for slot, (obs, _) in results.items():
             self._last[slot] = obs
-        return results
+        return [results[slot] for slot in indices]
 
     def step(self, actions: Sequence[Any]) -> list[tuple[Any, float, bool, bool, dict[str, Any]]]:
         """One step in every env at once (``actions[i]`` to env ``i``).
