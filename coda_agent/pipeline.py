@@ -111,21 +111,20 @@ def resolve_model(name: str) -> str:
 
 
 def markdown_table(scores: Sequence[Any], apps: Sequence[str], k: int) -> str:
-    """Rows = planners, columns = apps (Avg@k / Pass@k in percent) and the unweighted means over apps,
-    from :class:`baselines.metrics.Score` rows."""
-    from baselines.metrics import OVERALL_APPS
-
+    """Rows = planners, columns = apps (Avg@k / Pass@k in percent) and the unweighted means over the
+    apps each planner has scores for, from :class:`baselines.metrics.Score` rows."""
     by = {(s.agent, s.app): s for s in scores}
     planners = list(dict.fromkeys(s.agent for s in scores))
     head = "| planner | " + " | ".join(f"{app} Avg@{k} | {app} Pass@{k}" for app in apps) + \
            f" | mean Avg@{k} | mean Pass@{k} |"
     lines = [head, "|" + "---|" * (2 * len(apps) + 3)]
     for planner in planners:
-        cells = []
-        for app in [*apps, OVERALL_APPS]:
-            score = by.get((planner, app))
-            cells.append("- | -" if score is None else f"{100 * score.avg_at_k:.1f} | {100 * score.pass_at_k:.1f}")
-        lines.append(f"| {planner} | " + " | ".join(cells) + " |")
+        found = [by.get((planner, app)) for app in apps]
+        cells = ["- | -" if s is None else f"{100 * s.avg_at_k:.1f} | {100 * s.pass_at_k:.1f}" for s in found]
+        scored = [s for s in found if s is not None]
+        mean = (f"{100 * sum(s.avg_at_k for s in scored) / len(scored):.1f} | "
+                f"{100 * sum(s.pass_at_k for s in scored) / len(scored):.1f}") if scored else "- | -"
+        lines.append(f"| {planner} | " + " | ".join([*cells, mean]) + " |")
     return "\n".join(lines) + "\n"
 
 
