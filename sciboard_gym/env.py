@@ -122,6 +122,7 @@ class SciBoardEnv(gym.Env):
         self._steps = 0
         self._over = True
         self._history: list[str] = []
+        self._at_reset: dict[int, Any] = {}
 
     # --- task selection --------------------------------------------------------------
 
@@ -165,6 +166,7 @@ class SciBoardEnv(gym.Env):
             task = self._resolve_task(options["task"])
         else:
             task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
+        task = task.variant(int(self.np_random.integers(2**31)))
         started = time.monotonic()
         launch = self._prepare_desktop(task)
         self.task = task
@@ -175,11 +177,12 @@ class SciBoardEnv(gym.Env):
         info = {
             "task_id": task.id, "instruction": task.instruction, "max_steps": self.max_steps,
             "reset_seconds": round(time.monotonic() - started, 3), "launch_seconds": launch.get("launch_seconds"),
+            "parameters": dict(task.values),
         }
         return self._observe(), info
 
     def _prepare_desktop(self, task: Task) -> dict[str, Any]:
-        """Fresh app state for ``task``; restarts the desktop once if it is broken."""
+        """Fresh app state for ``task`` (and what its checks read at reset); restarts the desktop once if it is broken."""
         for attempt in (0, 1):
             try:
                 self.provider.start()
@@ -187,6 +190,7 @@ class SciBoardEnv(gym.Env):
                 for step in task.setup:
                     self.provider.client.setup(step.name, step.args)
                 self.provider.client.settle(self.settle_quiet, self.settle_timeout)
+                self._at_reset = self.adapter.read_at_reset(task, self.provider.client)
                 return launch
             except (GuestError, ProviderError) as err:
                 problem = self.provider.alive()
@@ -222,7 +226,7 @@ class SciBoardEnv(gym.Env):
     def _evaluate(self, task: Task, parsed: actions.Action | None, info: dict[str, Any]) -> float:
         """Judge the app's state and end the episode; a guest fault raises (the caller truncates)."""
         answer = parsed.text if isinstance(parsed, actions.Answer) else None
-        success, results = self.adapter.evaluate(task, self.provider.client, answer)
+        success, results = self.adapter.evaluate(task, self.provider.client, answer, self._at_reset)
         if problem := self.provider.alive():  # the desktop broke before or during evaluation: a fault
             raise ProviderError(problem)
         info.update(success=success, checks=[r.to_dict() for r in results], answer=answer)

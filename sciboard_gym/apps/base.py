@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,8 @@ class CheckContext:
     client: GuestClient
     answer: str | None
     task: Task
+    #: What this check's ``at_reset`` reader saw right after setup (the truth of a live answer).
+    at_reset: Any = None
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def probe(self, name: str, **args: Any) -> Any:
@@ -63,12 +66,21 @@ class AppAdapter:
     def __init__(self, name: str, env_id: str, title: str, domain: str):
         self.name, self.env_id, self.title, self.domain = name, env_id, title, domain
         self.checks: dict[str, Check] = dict(COMMON_CHECKS)
+        self.reset_readers: dict[str, Callable[..., Any]] = {}
 
-    def check(self, name: str) -> Callable[[Check], Check]:
-        """Decorator: register ``fn(ctx, **args) -> (passed, detail)`` as check ``name``."""
+    def check(self, name: str, at_reset: Callable[..., Any] | None = None) -> Callable[[Check], Check]:
+        """Decorator: register ``fn(ctx, **args) -> (passed, detail)`` as check ``name``.
+
+        ``at_reset(ctx, **args)``, when given, runs right after the task's setup, before the agent
+        acts; the check then finds its result in ``ctx.at_reset``. Answers about live state (where
+        a planet is now) are judged against that, so the agent cannot change the world to make
+        its answer true.
+        """
 
         def register(fn: Check) -> Check:
             self.checks[name] = fn
+            if at_reset is not None:
+                self.reset_readers[name] = at_reset
             return fn
 
         return register
@@ -89,16 +101,39 @@ class AppAdapter:
         for index, check in enumerate(task.evaluate):
             _check_call(task, f"evaluate/{index}", "check", self.checks, check.name, check.args, skip=1)
 
-    def evaluate(self, task: Task, client: GuestClient, answer: str | None) -> tuple[bool, list[CheckResult]]:
+    def read_at_reset(self, task: Task, client: GuestClient) -> dict[int, Any]:
+        """Run the ``at_reset`` readers of ``task``'s checks (after setup); {check index: what they saw}.
+
+        A reader whose input is missing (``CheckFailed``, a refused probe) leaves None: its check
+        then fails with a clear detail. A guest fault raises :class:`GuestError`.
+        """
+        ctx = CheckContext(client=client, answer=None, task=task)
+        seen: dict[int, Any] = {}
+        for index, check in enumerate(task.evaluate):
+            if check.name in self.reset_readers:
+                try:
+                    seen[index] = self.reset_readers[check.name](ctx, **check.args)
+                except CheckFailed:
+                    seen[index] = None
+                except GuestError as err:
+                    if not 400 <= err.status < 500:
+                        raise
+                    seen[index] = None
+        return seen
+
+    def evaluate(self, task: Task, client: GuestClient, answer: str | None,
+                 at_reset: dict[int, Any] | None = None) -> tuple[bool, list[CheckResult]]:
         """Run every check of ``task`` against the app's real state; all must pass.
 
         A probe the guest refuses (a 4xx answer) fails its check; a guest fault (no answer, or a 5xx
         from a broken probe) raises :class:`GuestError`. A check that raises anything else fails
-        with ``raised=True`` and the exception as its detail.
+        with ``raised=True`` and the exception as its detail. ``at_reset`` is what
+        :meth:`read_at_reset` returned for this episode.
         """
         ctx = CheckContext(client=client, answer=answer, task=task)
         results = []
-        for check in task.evaluate:
+        for index, check in enumerate(task.evaluate):
+            ctx.at_reset = (at_reset or {}).get(index)
             raised = False
             try:
                 passed, detail = self.checks[check.name](ctx, **check.args)
@@ -131,20 +166,69 @@ def _check_call(task: Task, where: str, kind: str, table: dict[str, Callable[...
 
 # --- checks every app has ------------------------------------------------------
 
+_LEADING = re.compile(r"^(?:[=≈~]|approx(?:imately)?\.?|about)\s*", re.IGNORECASE)
+_SCIENTIFIC = re.compile(r"^(?P<mantissa>.*?)\s*(?:[eE](?P<e>[+-]?\d+)|[x×*·]\s*10\s*(?:\^|\*\*)\s*\(?(?P<p>[+-]?\d+)\)?)$")
+_UNIT = re.compile(r"(?:\s*[A-Za-zµμÅ°%'\"/²³.]+)+$")
+_GROUPED = re.compile(r"^\d{1,3}(?:(?P<sep>[,.\u2009\u202f\u00a0 '_])\d{3})(?:(?P=sep)\d{3})*$")
+
+
+def _plain_number(text: str) -> float | None:
+    """A sign, digits (thousands groups allowed) and a decimal part; no exponent or unit."""
+    sign = -1.0 if text.startswith("-") else 1.0
+    text = text[1:].lstrip() if text[:1] in "+-" else text
+    if not text:
+        return None
+    whole, point, fraction = text, "", ""
+    # The decimal mark is the last '.' or ',' unless it ends a grouped integer (``49,280``, ``1.234.567``).
+    for index in range(len(text) - 1, -1, -1):
+        if text[index] in ".,":
+            head, tail = text[:index], text[index + 1:]
+            thousands = (len(tail) == 3 and tail.isdigit() and head not in ("", "0")
+                         and (text[index] == "," or text.count(".") > 1) and _GROUPED.match(text) is not None)
+            if not thousands:
+                whole, point, fraction = head, text[index], tail
+            break
+    if point and not fraction.isdigit():
+        return None
+    if whole and not whole.isdigit():
+        grouped = _GROUPED.match(whole)
+        if grouped is None or (point and grouped.group("sep") == point):
+            return None
+        whole = re.sub(r"\D", "", whole)
+    if not whole and not fraction:
+        return None
+    return sign * float(f"{whole or '0'}.{fraction or '0'}")
+
+
 def to_number(text: Any) -> float | None:
-    """Parse a number from an app's text ('3.5', '-2', '1e-3', '3,5'); None if it is not one."""
+    """Read a number the way people write it; None if the text is not one number.
+
+    Accepts: a sign (``-``, ``+``, ``−``), thousands separators (``49,280``, ``1 234 567``,
+    ``1'000``, ``1.234.567,5``), a decimal comma when it cannot be a thousands group
+    (``3,5``), scientific notation (``1.2e-3``, ``1.2 × 10^5``, ``1.2*10**5``), a leading
+    ``=``/``≈``/``~``/"about", and trailing units or words without digits (``2.05 Å``,
+    ``109.5°``, ``12 ha``, ``49280 people``). Rejects text with a second number (``3 or 4``),
+    ``inf`` and ``nan``.
+    """
     if isinstance(text, bool):
         return None
     if isinstance(text, (int, float)):
-        return float(text)
+        return float(text) if math.isfinite(text) else None
     if not isinstance(text, str):
         return None
-    cleaned = text.strip().replace("\u2212", "-").replace(" ", "")
-    if cleaned.count(",") == 1 and "." not in cleaned:
-        cleaned = cleaned.replace(",", ".")
+    cleaned = text.strip().replace("\u2212", "-").replace("\u2013", "-")
+    cleaned = _LEADING.sub("", cleaned).rstrip()
+    cleaned = _UNIT.sub("", cleaned) if re.search(r"\d", cleaned) else cleaned
+    exponent = 0
+    scientific = _SCIENTIFIC.match(cleaned)
+    if scientific and (scientific.group("e") or scientific.group("p")):
+        cleaned, exponent = scientific.group("mantissa").strip(), int(scientific.group("e") or scientific.group("p"))
+    value = _plain_number(cleaned)
+    if value is None:
+        return None
     try:
-        value = float(cleaned)
-    except ValueError:
+        value *= 10.0 ** exponent
+    except OverflowError:
         return None
     return value if math.isfinite(value) else None
 

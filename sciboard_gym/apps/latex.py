@@ -2,14 +2,18 @@
 
 Not a TeX engine: it strips comments, reads brace groups, and finds the
 commands and environments that tasks ask about (sections, tables, figures,
-lists, citations, labels). Compilation itself is judged by a real pdflatex run
-on the desktop.
+lists, citations, labels). Text is compared after :func:`canonical`, which
+re-emits LaTeX parsed by pylatexenc in one normal form. Compilation itself is
+judged by a real pdflatex run on the desktop.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
+
+from pylatexenc import latexwalker
 
 SECTION_LEVELS = ("part", "chapter", "section", "subsection", "subsubsection", "paragraph", "subparagraph")
 _REF_COMMANDS = ("ref", "eqref", "pageref", "autoref", "cref", "Cref", "nameref")
@@ -26,9 +30,73 @@ def fold(text: str) -> str:
     return normalise(text).casefold()
 
 
-def squeeze(text: str) -> str:
-    """Drop all whitespace (for comparing maths)."""
-    return re.sub(r"\s+", "", text)
+MATH_ENVIRONMENTS = ("equation", "equation*", "align", "align*", "gather", "gather*", "multline", "multline*",
+                     "displaymath", "math", "eqnarray", "eqnarray*")
+
+
+def canonical(text: str, math: bool = False) -> str:
+    """LaTeX in one normal form, so that equal source compares equal as text.
+
+    Parsed with pylatexenc, then re-emitted: inline maths ``$..$``, ``\\(..\\)`` and
+    ``\\begin{math}`` all become ``$..$`` and display maths ``\\[..\\]``/``$$..$$`` become
+    ``\\[..\\]``; comments are dropped; ``~`` is a space; runs of whitespace are one space;
+    whitespace inside maths is dropped (except to end a command name); braces around a
+    single token in maths (``K_{m}``) and around plain text (``{mM}``) are dropped;
+    command arguments are always braced (``\\frac12`` = ``\\frac{1}{2}``).
+    """
+    nodes = latexwalker.LatexWalker(text, tolerant_parsing=True).get_latex_nodes()[0]
+    return re.sub(r"\s+", " ", _emit(nodes, math)).strip()
+
+
+def _emit(nodes: Any, math: bool) -> str:
+    return "".join(_emit_node(node, math) for node in nodes or () if node is not None)
+
+
+def _emit_node(node: Any, math: bool) -> str:
+    if node.isNodeType(latexwalker.LatexCharsNode):
+        return re.sub(r"\s+", "", node.chars) if math else node.chars
+    if node.isNodeType(latexwalker.LatexCommentNode):
+        return ""
+    if node.isNodeType(latexwalker.LatexSpecialsNode):
+        return ("" if math else " ") if node.specials_chars == "~" else node.specials_chars
+    if node.isNodeType(latexwalker.LatexMathNode):
+        inner = _emit(node.nodelist, True).strip()
+        return f"\\[{inner}\\]" if node.displaytype == "display" else f"${inner}$"
+    if node.isNodeType(latexwalker.LatexGroupNode):
+        inner = _emit(node.nodelist, math)
+        if node.delimiters[0] != "{":
+            return node.delimiters[0] + inner + node.delimiters[1]
+        single = len(inner) == 1 or re.fullmatch(r"\\[A-Za-z]+ ?", inner) is not None
+        if (math and single) or (not math and "\\" not in inner and "{" not in inner) or not inner:
+            return inner.strip() if math else inner
+        return "{" + inner + "}"
+    if node.isNodeType(latexwalker.LatexMacroNode):
+        out = "\\" + node.macroname
+        args = [arg for arg in (node.nodeargd.argnlist if node.nodeargd else []) if arg is not None]
+        for arg in args:
+            if arg.isNodeType(latexwalker.LatexGroupNode) and arg.delimiters[0] == "[":
+                out += "[" + _emit(arg.nodelist, math) + "]"
+            elif arg.isNodeType(latexwalker.LatexGroupNode):
+                out += "{" + _emit(arg.nodelist, math) + "}"
+            elif arg.isNodeType(latexwalker.LatexCharsNode) and arg.chars in ("*",):
+                out += "*"
+            else:
+                out += "{" + _emit_node(arg, math) + "}"
+        return out + (" " if not args and node.macroname[-1:].isalpha() else "")
+    if node.isNodeType(latexwalker.LatexEnvironmentNode):
+        name = node.environmentname
+        if name == "math":
+            return "$" + _emit(node.nodelist, True).strip() + "$"
+        if name == "displaymath":
+            return "\\[" + _emit(node.nodelist, True).strip() + "\\]"
+        body = _emit(node.nodelist, math or name in MATH_ENVIRONMENTS)
+        return f"\\begin{{{name}}}{body}\\end{{{name}}}"
+    return node.latex_verbatim()
+
+
+def contains_latex(haystack: str, needle: str) -> bool:
+    """Whether ``needle`` occurs in ``haystack`` once both are in :func:`canonical` form."""
+    return canonical(needle) in canonical(haystack)
 
 
 def strip_comments(text: str) -> str:

@@ -27,6 +27,26 @@ WINDOWS = {
     "help": "actionShow_Help_Window_Global",
 }
 
+#: The 88 IAU constellations: abbreviation -> name.
+CONSTELLATIONS = {
+    "And": "Andromeda", "Ant": "Antlia", "Aps": "Apus", "Aqr": "Aquarius", "Aql": "Aquila", "Ara": "Ara",
+    "Ari": "Aries", "Aur": "Auriga", "Boo": "Bootes", "Cae": "Caelum", "Cam": "Camelopardalis", "Cnc": "Cancer",
+    "CVn": "Canes Venatici", "CMa": "Canis Major", "CMi": "Canis Minor", "Cap": "Capricornus", "Car": "Carina",
+    "Cas": "Cassiopeia", "Cen": "Centaurus", "Cep": "Cepheus", "Cet": "Cetus", "Cha": "Chamaeleon",
+    "Cir": "Circinus", "Col": "Columba", "Com": "Coma Berenices", "CrA": "Corona Australis",
+    "CrB": "Corona Borealis", "Crv": "Corvus", "Crt": "Crater", "Cru": "Crux", "Cyg": "Cygnus", "Del": "Delphinus",
+    "Dor": "Dorado", "Dra": "Draco", "Equ": "Equuleus", "Eri": "Eridanus", "For": "Fornax", "Gem": "Gemini",
+    "Gru": "Grus", "Her": "Hercules", "Hor": "Horologium", "Hya": "Hydra", "Hyi": "Hydrus", "Ind": "Indus",
+    "Lac": "Lacerta", "Leo": "Leo", "LMi": "Leo Minor", "Lep": "Lepus", "Lib": "Libra", "Lup": "Lupus",
+    "Lyn": "Lynx", "Lyr": "Lyra", "Men": "Mensa", "Mic": "Microscopium", "Mon": "Monoceros", "Mus": "Musca",
+    "Nor": "Norma", "Oct": "Octans", "Oph": "Ophiuchus", "Ori": "Orion", "Pav": "Pavo", "Peg": "Pegasus",
+    "Per": "Perseus", "Phe": "Phoenix", "Pic": "Pictor", "Psc": "Pisces", "PsA": "Piscis Austrinus", "Pup": "Puppis",
+    "Pyx": "Pyxis", "Ret": "Reticulum", "Sge": "Sagitta", "Sgr": "Sagittarius", "Sco": "Scorpius", "Scl": "Sculptor",
+    "Sct": "Scutum", "Ser": "Serpens", "Sex": "Sextans", "Tau": "Taurus", "Tel": "Telescopium", "Tri": "Triangulum",
+    "TrA": "Triangulum Australe", "Tuc": "Tucana", "UMa": "Ursa Major", "UMi": "Ursa Minor", "Vel": "Vela",
+    "Vir": "Virgo", "Vol": "Volans", "Vul": "Vulpecula",
+}
+
 
 def _angle_between(az1: float, alt1: float, az2: float, alt2: float) -> float:
     """Great-circle distance in degrees between two horizontal directions."""
@@ -164,18 +184,26 @@ def view_toward_object(ctx: CheckContext, name: str, tolerance_degrees: float = 
     return off <= tolerance_degrees, f"view is {off:.2f}° from {name}, expected within {tolerance_degrees:g}°"
 
 
-@ADAPTER.check("answer_object_value")
+def _object_at_reset(ctx: CheckContext, name: str, **_: Any) -> dict[str, Any] | None:
+    """Stellarium's data for ``name`` right after setup, before the agent acts."""
+    info = ctx.probe("object_info", target=name)
+    return dict(info) if info is not None else None
+
+
+@ADAPTER.check("answer_object_value", at_reset=_object_at_reset)
 def answer_object_value(ctx: CheckContext, name: str, field: str, tolerance: float) -> tuple[bool, str]:
-    """The agent answered with Stellarium's current value of ``field`` for object ``name`` (± tolerance)."""
+    """The agent answered with Stellarium's value of ``field`` for object ``name`` (± tolerance),
+    as it was when the episode began: changing the time or place afterwards does not move the truth.
+    The answer may carry units or a degree sign (``0.72 mag``)."""
     if ctx.answer is None:
         return False, "no answer was given"
-    info = ctx.probe("object_info", target=name)
+    info = ctx.at_reset
     if info is None or to_number(info.get(field)) is None:
-        return False, f"Stellarium has no numeric {field!r} for {name!r}"
-    truth, given = to_number(info[field]), to_number(ctx.answer.strip().rstrip("°").strip())
-    if given is None:
+        return False, f"Stellarium had no numeric {field!r} for {name!r} at the start"
+    truth, given = to_number(info[field]), to_number(ctx.answer)
+    if given is None or truth is None:
         return False, f"the answer {ctx.answer!r} is not a number"
-    return abs(given - truth) <= tolerance, f"answer {given:g}, Stellarium says {field} = {truth:.4g} (± {tolerance:g})"
+    return abs(given - truth) <= tolerance, f"answer {given:g}, Stellarium said {field} = {truth:.4g} (± {tolerance:g})"
 
 
 @ADAPTER.check("time_paused")
@@ -185,14 +213,31 @@ def time_paused(ctx: CheckContext) -> tuple[bool, str]:
     return rate == 0, f"clock rate {rate:g} s/s, expected paused"
 
 
-@ADAPTER.check("answer_above_horizon")
+@ADAPTER.check("answer_above_horizon", at_reset=_object_at_reset)
 def answer_above_horizon(ctx: CheckContext, name: str) -> tuple[bool, str]:
-    """The agent answered 'yes' if object ``name`` is above the horizon now (per Stellarium), else 'no'."""
+    """The agent answered yes if object ``name`` was above the horizon when the episode began
+    (per Stellarium), else no; ``yes``/``Yes.``/``y``/``true`` and ``no``/``No.``/``n``/``false`` are read."""
     if ctx.answer is None:
         return False, "no answer was given"
-    info = ctx.probe("object_info", target=name)
+    info = ctx.at_reset
     if info is None:
-        return False, f"Stellarium does not know {name!r}"
+        return False, f"Stellarium did not know {name!r} at the start"
     truth = "yes" if float(info["altitude"]) > 0 else "no"
+    given = {"y": "yes", "true": "yes", "n": "no", "false": "no"}.get(word := ctx.answer.strip().rstrip(".!").lower(),
+                                                                       word)
+    return given == truth, f"answer {ctx.answer!r}; {name} was at altitude {float(info['altitude']):.1f}°, so {truth!r}"
+
+
+@ADAPTER.check("answer_constellation", at_reset=_object_at_reset)
+def answer_constellation(ctx: CheckContext, name: str) -> tuple[bool, str]:
+    """The agent named the constellation object ``name`` was in when the episode began (Stellarium's
+    IAU name, abbreviation or full name, case-insensitive)."""
+    if ctx.answer is None:
+        return False, "no answer was given"
+    info = ctx.at_reset
+    if info is None or not info.get("iauConstellation"):
+        return False, f"Stellarium had no constellation for {name!r} at the start"
+    abbreviation = str(info["iauConstellation"]).strip()
+    accepted = {abbreviation.lower(), CONSTELLATIONS.get(abbreviation, abbreviation).lower()}
     given = ctx.answer.strip().rstrip(".").lower()
-    return given == truth, f"answer {ctx.answer!r}; {name} is at altitude {float(info['altitude']):.1f}°, so {truth!r}"
+    return given in accepted, f"answer {ctx.answer!r}; {name} was in {sorted(accepted)}"

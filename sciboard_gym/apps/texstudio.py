@@ -15,11 +15,12 @@ from sciboard_gym.apps.base import AppAdapter, CheckContext, CheckFailed
 from sciboard_gym.apps.latex import (
     SECTION_LEVELS,
     Document,
+    canonical,
     commands,
+    contains_latex,
     fold,
     list_items,
     normalise,
-    squeeze,
     tabular_shape,
 )
 
@@ -79,17 +80,18 @@ def built_pdf(ctx: CheckContext, min_pages: int = 1) -> tuple[bool, str]:
 
 @ADAPTER.check("contains")
 def contains(ctx: CheckContext, text: str) -> tuple[bool, str]:
-    """The document body (comments removed) contains ``text`` (whitespace-normalised)."""
+    """The document body contains ``text``, both compared in :func:`~sciboard_gym.apps.latex.canonical`
+    form (``\\(K_m\\)`` = ``$K_{m}$``, ``~`` = space, comments and extra whitespace ignored)."""
     doc = _document(ctx)
-    hit = normalise(text) in normalise(doc.body)
+    hit = contains_latex(doc.body, text)
     return hit, f"{text!r} {'is' if hit else 'is not'} in the document body"
 
 
 @ADAPTER.check("lacks")
 def lacks(ctx: CheckContext, text: str) -> tuple[bool, str]:
-    """The document (comments removed) no longer contains ``text`` anywhere."""
+    """The document no longer contains ``text`` anywhere (compared in canonical LaTeX form)."""
     doc = _document(ctx)
-    hit = normalise(text) in normalise(doc.text)
+    hit = contains_latex(doc.text, text)
     return not hit, f"{text!r} {'is still' if hit else 'is not'} in the document"
 
 
@@ -103,10 +105,11 @@ def emphasized(ctx: CheckContext, text: str) -> tuple[bool, str]:
 
 @ADAPTER.check("footnote_contains")
 def footnote_contains(ctx: CheckContext, text: str) -> tuple[bool, str]:
-    """Some \\footnote contains ``text`` (case-insensitive)."""
+    """Some \\footnote contains ``text`` (case-insensitive, canonical LaTeX form)."""
     doc = _document(ctx)
-    notes = [normalise(c.args[0]) for c in commands(doc.body, "footnote")]
-    return any(fold(text) in fold(n) for n in notes), f"footnotes {notes}, expected one containing {text!r}"
+    notes = [canonical(c.args[0]) for c in commands(doc.body, "footnote")]
+    wanted = canonical(text).casefold()
+    return any(wanted in n.casefold() for n in notes), f"footnotes {notes}, expected one containing {text!r}"
 
 
 @ADAPTER.check("command_used")
@@ -181,23 +184,25 @@ def section_exists(ctx: CheckContext, title: str, level: str = "section", parent
 
 @ADAPTER.check("section_contains")
 def section_contains(ctx: CheckContext, title: str, text: str) -> tuple[bool, str]:
-    """The body of the section ``title`` contains ``text`` (whitespace-normalised)."""
+    """The body of the section ``title`` contains ``text``, both in canonical LaTeX form (inline
+    maths as ``$..$`` or ``\\(..\\)``, optional braces, whitespace and comments do not matter)."""
     doc = _document(ctx)
     for section in doc.sections():
         if fold(section["title"]) == fold(title):
-            hit = normalise(text) in normalise(section["body"])
+            hit = contains_latex(section["body"], text)
             return hit, f"{text!r} {'is' if hit else 'is not'} in section {title!r}"
     return False, f"there is no section {title!r}"
 
 
 @ADAPTER.check("environment_contains")
 def environment_contains(ctx: CheckContext, name: str, text: str) -> tuple[bool, str]:
-    """Some ``name`` environment (e.g. abstract) contains ``text`` (case-insensitive)."""
+    """Some ``name`` environment (e.g. abstract) contains ``text`` (case-insensitive, canonical LaTeX form)."""
     doc = _document(ctx)
-    bodies = [normalise(env.body) for env in doc.environments(name)]
+    bodies = [canonical(env.body) for env in doc.environments(name)]
     if not bodies:
         return False, f"there is no {name} environment"
-    return any(fold(text) in fold(b) for b in bodies), f"{name} environments {bodies}, expected {text!r}"
+    wanted = canonical(text).casefold()
+    return any(wanted in b.casefold() for b in bodies), f"{name} environments {bodies}, expected {text!r}"
 
 
 @ADAPTER.check("list_items")
@@ -257,14 +262,19 @@ def figure(ctx: CheckContext, caption: str, graphic: str, label: str | None = No
 
 @ADAPTER.check("equation")
 def equation(ctx: CheckContext, contains: str, label: str | None = None) -> tuple[bool, str]:
-    """A displayed equation containing ``contains`` (spaces ignored), labelled ``label`` when given."""
+    """A displayed equation containing the maths ``contains``, labelled ``label`` when given.
+
+    Both sides are compared as canonical maths: spaces, braces around one token
+    (``c^{2}`` = ``c^2``) and argument bracing (``\\frac12`` = ``\\frac{1}{2}``) do not matter.
+    """
     doc = _document(ctx)
     seen = []
+    wanted = canonical(contains, math=True)
     for name in _MATH_ENVIRONMENTS:
         for env in doc.environments(name):
             labels = [c.args[0].strip() for c in commands(env.body, "label")]
             seen.append({"environment": name, "body": normalise(env.body)})
-            if squeeze(contains) in squeeze(env.body) and (label is None or label in labels):
+            if wanted in canonical(env.body, math=True) and (label is None or label in labels):
                 return True, f"{name} environment {normalise(env.body)!r}"
     return False, f"equations {seen}, expected one containing {contains!r} labelled {label}"
 
