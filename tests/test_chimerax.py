@@ -163,7 +163,7 @@ def test_probes_and_setup_steps_over_rest(tmp_path):
         with pytest.raises(guest.CommandError):
             guest.color(ctx, "#1", "red; shell rm -rf /")
         with pytest.raises(guest.CommandError):
-            guest.atoms(ctx, "#1", "coord")
+            guest.atoms(ctx, "#1", "bfactor")
     assert fake.commands == ["info models", "info models attribute display", "info residues #1/A:5-6 attribute name",
                              "select #1/A:5", "color #1 red"]
 
@@ -190,6 +190,9 @@ class FakeCheckContext:
                     {"spec": "#2", "type": "AtomicStructure", "name": "strand2", "shown": False}]
         if name == "chains":
             return ["#1/A", "#2/B"]
+        if name == "atoms" and args["attribute"] == "coord":
+            coords = {"#1/A:1@CA": "1.0,2.0,3.0", "#1/A:10@CA": "[1.0 2.0 17.74]"}
+            return [{"spec": args["spec"], "value": coords[args["spec"]]}] if args["spec"] in coords else []
         if name == "atoms":
             values = {"color": ["255,0,0,255", "255,0,0,255"], "draw_mode": ["2", "2"], "display": ["True", "False"]}
             return [{"spec": f"{args['spec']}@X{i}", "value": v} for i, v in enumerate(values[args["attribute"]])]
@@ -225,10 +228,28 @@ class FakeCheckContext:
     ("selection_is", {"residues": ["#1/A:6"]}, False),
     ("selection_names", {"name": "lys", "count": 2}, True),
     ("selection_names", {"name": "lys", "count": 3}, False),
+    ("selection_count", {"count": 2}, True),
+    ("selection_count", {"count": 3}, False),
 ])
 def test_checks(check, args, expected):
     passed, detail = host.ADAPTER.checks[check](FakeCheckContext(), **args)
     assert passed is expected, detail
+
+
+@pytest.mark.parametrize("answer,expected", [("14.74", True), ("14.7 \u00c5", True), ("14,74", True), ("12.9", False),
+                                             (None, False), ("far", False)])
+def test_answer_distance_reads_atom_positions(answer, expected):
+    ctx = FakeCheckContext()
+    ctx.answer = answer
+    passed, detail = host.answer_distance(ctx, "#1/A:1@CA", "#1/A:10@CA")
+    assert passed is expected, detail
+
+
+def test_answer_distance_fails_clearly_without_the_atom():
+    ctx = FakeCheckContext()
+    ctx.answer = "14.74"
+    with pytest.raises(host.CheckFailed, match="no atoms in #1/A:2@CA"):
+        host.answer_distance(ctx, "#1/A:2@CA", "#1/A:10@CA")
 
 
 def test_colour_tables_agree_and_parse():

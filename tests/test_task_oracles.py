@@ -1,39 +1,72 @@
-"""Every packaged task, on the real app: its oracle succeeds and an immediate done() fails."""
+"""Every packaged task, on the real app: its oracle succeeds (on several seeds when it has
+parameters), an immediate done() fails, an answer task's final answer alone fails, and every
+declared alternative passes or fails as declared."""
 
 from __future__ import annotations
 
 import pytest
 
+from sciboard_gym import actions
 from sciboard_gym.apps import APPS
-from sciboard_gym.tasks import load_app_tasks, task_apps
+from sciboard_gym.tasks import Task, load_app_tasks, task_apps
 
 pytestmark = pytest.mark.desktop
 
-# Each app's episodes run on one worker (pytest -n 2 --dist loadgroup), reusing one live desktop.
-CASES = [pytest.param(t.app, t.id, id=t.id, marks=pytest.mark.xdist_group(t.app))
-         for app in task_apps() if app in APPS for t in load_app_tasks(app)]
+#: Seeds each parameterised task's oracle runs on (seed 0 also runs done() and the alternatives).
+ORACLE_SEEDS = (0, 1, 2)
+
+TASKS = [t for app in task_apps() if app in APPS for t in load_app_tasks(app)]
 
 
-@pytest.mark.parametrize("app,task_id", CASES)
-def test_oracle_succeeds(live_env, app, task_id):
-    env = live_env(app)
-    _, info = env.reset(options={"task": task_id})
+def _cases(select, variants=lambda task: [0]):
+    # Each app's episodes run on one worker (pytest -n 2 --dist loadgroup), reusing one live desktop.
+    return [pytest.param(t.app, t.id, extra, id=f"{t.id}-{extra}" if extra != 0 else t.id,
+                         marks=pytest.mark.xdist_group(t.app))
+            for t in TASKS if select(t) for extra in variants(t)]
+
+
+def _is_answer_task(task: Task) -> bool:
+    return isinstance(actions.parse(task.oracle[-1]), actions.Answer)
+
+
+def _run(env, app: str, task_id: str, seed: int, sequence=None):
+    """Reset ``task_id`` with ``seed``, play ``sequence`` (default: the variant's oracle); (reward, info, task)."""
+    _, info = env.reset(seed=seed, options={"task": task_id})
     task = env.task
+    assert task.values == info["parameters"]
     reward, terminated, truncated = 0.0, False, False
-    for action in task.oracle:
+    for action in task.oracle if sequence is None else sequence(task):
         _, reward, terminated, truncated, info = env.step(action)
-        assert info["action_error"] is None, f"oracle action {action!r} rejected: {info['action_error']}"
+        assert info["action_error"] is None, f"action {action!r} rejected: {info['action_error']}"
         if terminated or truncated:
             break
     assert terminated and not truncated
-    assert reward == 1.0, f"oracle failed: {info.get('checks')}"
+    return reward, info, task
 
 
-@pytest.mark.parametrize("app,task_id", CASES)
-def test_immediate_done_fails(live_env, app, task_id):
-    env = live_env(app)
-    env.reset(options={"task": task_id})
-    _, reward, terminated, _, info = env.step("done()")
-    assert terminated
+@pytest.mark.parametrize("app,task_id,seed", _cases(lambda t: True, lambda t: ORACLE_SEEDS if t.parameters else [0]))
+def test_oracle_succeeds(live_env, app, task_id, seed):
+    reward, info, task = _run(live_env(app), app, task_id, seed)
+    assert reward == 1.0, f"oracle failed for {task.values}: {info.get('checks')}"
+
+
+@pytest.mark.parametrize("app,task_id,seed", _cases(lambda t: True))
+def test_immediate_done_fails(live_env, app, task_id, seed):
+    reward, info, _ = _run(live_env(app), app, task_id, seed, lambda task: ["done()"])
     assert reward == 0.0, f"doing nothing already passes: {info['checks']}"
     assert info["success"] is False
+
+
+@pytest.mark.parametrize("app,task_id,seed", _cases(_is_answer_task))
+def test_final_answer_alone_fails(live_env, app, task_id, seed):
+    reward, info, _ = _run(live_env(app), app, task_id, seed, lambda task: [task.oracle[-1]])
+    assert reward == 0.0, f"the answer alone passes without using the app: {info['checks']}"
+
+
+@pytest.mark.parametrize("app,task_id,index", _cases(lambda t: bool(t.alternatives),
+                                                     lambda t: list(range(len(t.alternatives)))))
+def test_alternative_behaves_as_declared(live_env, app, task_id, index):
+    reward, info, task = _run(live_env(app), app, task_id, 0, lambda task: task.alternatives[index].actions)
+    alternative = task.alternatives[index]
+    want = 1.0 if alternative.expect == "pass" else 0.0
+    assert reward == want, f"{alternative.expect} expected ({alternative.note}): {info.get('checks')}"

@@ -96,3 +96,34 @@ PINNED_SPLITS = {
 def test_split_is_pinned_and_covers_both():
     assert {i: task_split(i) for i in PINNED_SPLITS} == PINNED_SPLITS
     assert {task_split(t.id) for t in load_app_tasks("kalgebra")} == {"train", "test"}
+
+
+ALL_TASKS = [t for app in task_apps() if app in APPS for t in load_app_tasks(app)]
+ANSWER_CHECKS = {"answer_number", "answer_text", "answer_one_of"}
+
+
+def test_suite_offers_many_instances():
+    parameterised = [t for t in ALL_TASKS if t.parameters]
+    assert len(parameterised) >= 60
+    assert sum(t.variant_count() for t in ALL_TASKS) >= 5000
+
+
+@pytest.mark.parametrize("task", [t for t in ALL_TASKS if t.parameters], ids=lambda t: t.id)
+def test_variants_are_valid_and_reproducible(task):
+    adapter = get_adapter(task.app)
+    seen = set()
+    for seed in range(5):
+        variant = task.variant(seed)
+        assert variant == task.variant(seed)
+        adapter.validate_task(variant)
+        assert set(variant.instruction) <= CHARSET
+        assert "{" not in variant.instruction or task.app == "texstudio"
+        seen.add(json.dumps(variant.values, sort_keys=True))
+    assert len(seen) > 1, "five seeds drew the same instance"
+
+
+@pytest.mark.parametrize("task", [t for t in ALL_TASKS if t.oracle[-1].startswith("answer(")], ids=lambda t: t.id)
+def test_answer_tasks_also_need_evidence_in_the_app(task):
+    """An answer task checks something in the app's state besides the answer (run live in test_task_oracles)."""
+    evidence = [c.name for c in task.evaluate if c.name not in ANSWER_CHECKS and not c.name.startswith("answer_")]
+    assert evidence, f"{task.id} can be solved by its final answer alone"

@@ -38,7 +38,7 @@ REQUEST_TIMEOUT = 60.0
 #: Commands this module may send, and nothing else.
 VERBS = frozenset({"build", "color", "style", "show", "hide", "cartoon", "select", "info", "version", "close",
                    "surface", "remotecontrol"})
-ATOM_ATTRIBUTES = frozenset({"color", "display", "draw_mode", "element", "name", "selected"})
+ATOM_ATTRIBUTES = frozenset({"color", "coord", "display", "draw_mode", "element", "name", "selected"})
 RESIDUE_ATTRIBUTES = frozenset({"name", "number", "ribbon_display", "ribbon_color", "ss_type"})
 MODEL_ATTRIBUTES = frozenset({"name", "display"})
 COLORS = frozenset({"red", "blue", "yellow", "magenta", "cyan", "white", "black", "gray", "orange", "purple",

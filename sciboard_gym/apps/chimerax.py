@@ -9,7 +9,10 @@ selection. ChimeraX is licence-gated; where it is missing, ``gym.make`` fails in
 
 from __future__ import annotations
 
-from sciboard_gym.apps.base import AppAdapter, CheckContext, CheckFailed
+import math
+import re
+
+from sciboard_gym.apps.base import AppAdapter, CheckContext, CheckFailed, to_number
 
 ADAPTER = AppAdapter(name="chimerax", env_id="SciBoard-ChimeraX-v0", title="UCSF ChimeraX", domain="biochemistry")
 
@@ -178,3 +181,37 @@ def selection_names(ctx: CheckContext, name: str, count: int) -> tuple[bool, str
     names = [r["value"] for r in found]
     ok = len(found) == count and all(n == name.upper() for n in names)
     return ok, f"{len(found)} selected residue(s) named {_summary(names)}, expected {count} x {name.upper()}"
+
+
+@ADAPTER.check("selection_count")
+def selection_count(ctx: CheckContext, count: int) -> tuple[bool, str]:
+    """Exactly ``count`` residues are selected (any names)."""
+    found = ctx.probe("selected_residues")
+    return len(found) == count, f"{len(found)} residue(s) selected, expected {count}"
+
+
+def parse_coord(value: str) -> tuple[float, float, float] | None:
+    """An atom's ``coord`` attribute as ChimeraX prints it (``1.2,3.4,5.6`` or ``[1.2 3.4 5.6]``)."""
+    numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", value)]
+    return (numbers[0], numbers[1], numbers[2]) if len(numbers) == 3 else None
+
+
+def _coord(ctx: CheckContext, spec: str) -> tuple[float, float, float]:
+    values = _values(ctx, "atoms", spec, "coord")
+    point = parse_coord(values[0]) if len(values) == 1 else None
+    if point is None:
+        raise CheckFailed(f"{spec} is not one atom with a position ({values[:3]})")
+    return point
+
+
+@ADAPTER.check("answer_distance")
+def answer_distance(ctx: CheckContext, atom1: str, atom2: str, tolerance: float = 0.05) -> tuple[bool, str]:
+    """The answer is the distance (Å) between the atoms ``atom1`` and ``atom2`` as ChimeraX places
+    them now, within ``tolerance``; units after the number (``5.4 Å``) are fine."""
+    if ctx.answer is None:
+        return False, "no answer was given"
+    given = to_number(ctx.answer)
+    if given is None:
+        return False, f"the answer {ctx.answer!r} is not a number"
+    truth = math.dist(_coord(ctx, atom1), _coord(ctx, atom2))
+    return abs(given - truth) <= tolerance, f"answer {given:g}, ChimeraX places the atoms {truth:.3f} Å apart"

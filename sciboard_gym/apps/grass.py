@@ -365,11 +365,13 @@ def gui_setting(ctx: CheckContext, path: str, value: Any) -> tuple[bool, str]:
 
 
 @ADAPTER.check("history_contains")
-def history_contains(ctx: CheckContext, module: str, mapset: str = USER_MAPSET) -> tuple[bool, str]:
-    """The GUI ran ``module`` (from its console or a module dialog) in ``mapset``."""
+def history_contains(ctx: CheckContext, module: str | list, mapset: str = USER_MAPSET) -> tuple[bool, str]:
+    """The GUI ran ``module`` (or, given a list, any of those modules) from its console or a module
+    dialog in ``mapset``: evidence that an answer was worked out in GRASS."""
+    wanted = {module} if isinstance(module, str) else {str(m) for m in module}
     history = ctx.probe("command_history", mapset=mapset)
-    ok = any(line.split()[0] == module for line in history if line.split())
-    return ok, f"GUI history: {history[-8:]}"
+    ok = any(line.split()[0] in wanted for line in history if line.split())
+    return ok, f"GUI history: {history[-8:]}, expected one of {sorted(wanted)}"
 
 
 # --- answers checked against what GRASS computes now ------------------------------------------

@@ -14,6 +14,9 @@ from sciboard_gym.apps.base import AppAdapter, CheckContext, close_enough, to_nu
 
 ADAPTER = AppAdapter(name="kalgebra", env_id="SciBoard-KAlgebra-v0", title="KAlgebra", domain="algebra")
 
+#: Constants every KAlgebra session lists among its variables.
+BUILT_IN = frozenset({"i", "true", "false", "pi", "euler", "e"})
+
 
 def _normalise(expression: str) -> str:
     return re.sub(r"\s+", "", expression)
@@ -82,10 +85,10 @@ def last_result(ctx: CheckContext, value: float, tolerance: float = 1e-6) -> tup
 
 @ADAPTER.check("value_computed")
 def value_computed(ctx: CheckContext, value: float, tolerance: float = 1e-6) -> tuple[bool, str]:
-    """Some variable of the session (``ans``, the last result, included) holds ``value``:
+    """Some variable of the session (``ans``, the last result, included; built-in constants not) holds ``value``:
     evidence that the number was computed in KAlgebra, not only stated in an answer."""
     variables = _session(ctx)
-    holding = [name for name in variables if (number := _value(ctx, name)) is not None
+    holding = [name for name in variables if name not in BUILT_IN and (number := _value(ctx, name)) is not None
                and close_enough(number, value, tolerance)]
     return bool(holding), (f"{value:.10g} is held by {holding}" if holding
                            else f"no variable holds {value:.10g}; variables {variables}")

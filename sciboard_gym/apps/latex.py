@@ -66,7 +66,9 @@ def _emit_node(node: Any, math: bool) -> str:
         inner = _emit(node.nodelist, math)
         if node.delimiters[0] != "{":
             return node.delimiters[0] + inner + node.delimiters[1]
-        single = len(inner) == 1 or re.fullmatch(r"\\[A-Za-z]+ ?", inner) is not None
+        parts = [n for n in node.nodelist or () if n is not None and not (
+            n.isNodeType(latexwalker.LatexCharsNode) and not n.chars.strip())]
+        single = len(inner.strip()) == 1 or (len(parts) == 1 and parts[0].isNodeType(latexwalker.LatexMacroNode))
         if (math and single) or (not math and "\\" not in inner and "{" not in inner) or not inner:
             return inner.strip() if math else inner
         return "{" + inner + "}"
