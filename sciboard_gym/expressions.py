@@ -107,7 +107,7 @@ class _Parser:
         node = self.product(depth)
         while (item := self.peek()) in (("op", "+"), ("op", "-")):
             self.pos += 1
-            node = ("+" if item[1] == "+" else "-", node, self.product(depth))  # type: ignore[index]
+            node = ("+" if item == ("op", "+") else "-", node, self.product(depth))
         return node
 
     def product(self, depth: int) -> Node:
@@ -317,8 +317,8 @@ def as_function(text: str, variables: tuple[str, ...] = ("x",),
     node = parse(text)
     scope = dict(names or {})
     if node[0] == "lambda":
-        value = evaluate(node, scope)
-        return value  # type: ignore[no-any-return]
+        function: Lambda = evaluate(node, scope)
+        return function
     unknown = free_names(node) - set(variables) - set(scope)
     if unknown:
         raise MathError(f"unknown names {sorted(unknown)} in {text!r}")
@@ -346,7 +346,7 @@ def same_function(a: str, b: str, variables: tuple[str, ...] = ("x",), names: Ma
     agreeing = 0
     for index in range(len(SAMPLES)):
         point = tuple(SAMPLES[(index + 3 * k) % len(SAMPLES)] for k in range(arity))
-        results = []
+        results: list[float | None] = []
         for function in (fa, fb):
             try:
                 results.append(_number(function(*point)))

@@ -169,14 +169,26 @@ def test_view_toward_object_uses_the_objects_live_position():
     assert not host.view_toward_object(_ctx(values), "Polaris", 1.0)[0]
 
 
-def test_answer_checks_compare_with_the_apps_values():
-    values = {"object_info": {"Saturn": {"vmag": 0.7234, "altitude": 30.4}, "Mars": {"altitude": -12.8}}}
-    assert host.answer_object_value(_ctx(values, "0.72"), "Saturn", "vmag", 0.05)[0]
-    assert not host.answer_object_value(_ctx(values, "1.5"), "Saturn", "vmag", 0.05)[0]
-    assert not host.answer_object_value(_ctx(values, "bright"), "Saturn", "vmag", 0.05)[0]
-    assert host.answer_above_horizon(_ctx(values, "No."), "Mars")[0]
-    assert not host.answer_above_horizon(_ctx(values, "yes"), "Mars")[0]
-    assert host.answer_above_horizon(_ctx(values, "yes"), "Saturn")[0]
+def _at_reset(values: dict, answer: str, name: str) -> CheckContext:
+    """A context whose check saw ``values`` for ``name`` right after setup (as read_at_reset would)."""
+    ctx = _ctx(values, answer)
+    ctx.at_reset = values["object_info"].get(name)
+    return ctx
+
+
+def test_answer_checks_compare_with_the_apps_values_at_reset():
+    values = {"object_info": {"Saturn": {"vmag": 0.7234, "altitude": 30.4}, "Mars": {"altitude": -12.8},
+                              "Moon": {"iauConstellation": "Psc", "altitude": 20.0}}}
+    assert host.answer_object_value(_at_reset(values, "0.72", "Saturn"), "Saturn", "vmag", 0.05)[0]
+    assert host.answer_object_value(_at_reset(values, "0.72 mag", "Saturn"), "Saturn", "vmag", 0.05)[0]
+    assert not host.answer_object_value(_at_reset(values, "1.5", "Saturn"), "Saturn", "vmag", 0.05)[0]
+    assert not host.answer_object_value(_at_reset(values, "bright", "Saturn"), "Saturn", "vmag", 0.05)[0]
+    assert host.answer_above_horizon(_at_reset(values, "No.", "Mars"), "Mars")[0]
+    assert not host.answer_above_horizon(_at_reset(values, "yes", "Mars"), "Mars")[0]
+    assert host.answer_above_horizon(_at_reset(values, "yes", "Saturn"), "Saturn")[0]
+    for given, expected in (("Pisces", True), ("psc", True), ("Pisces.", True), ("Aries", False), ("Pis", False)):
+        assert host.answer_constellation(_at_reset(values, given, "Moon"), "Moon")[0] is expected, given
+    assert len(host.CONSTELLATIONS) == 88
 
 
 def test_task_suite_validates_and_is_big_enough():

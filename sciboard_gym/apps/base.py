@@ -36,7 +36,7 @@ class CheckContext:
     at_reset: Any = None
     _cache: dict[str, Any] = field(default_factory=dict)
 
-    def probe(self, name: str, **args: Any) -> Any:
+    def probe(self, name: str, /, **args: Any) -> Any:
         key = f"{name}:{sorted(args.items())!r}"
         if key not in self._cache:
             self._cache[key] = self.client.probe(name, args)

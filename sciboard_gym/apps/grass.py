@@ -214,9 +214,10 @@ def attribute_all(ctx: CheckContext, name: str, column: str, low: float | None =
                   mapset: str = "") -> tuple[bool, str]:
     """Every record has a number in ``column`` (no nulls), within [low, high] where given."""
     rows = _records(ctx, name, mapset)
-    values = [to_number(r.get(column)) for r in rows]
-    if not rows or any(v is None for v in values):
-        return False, f"{name}.{column}: {len(rows)} records, not all numbers: {values[:10]}"
+    read = [to_number(r.get(column)) for r in rows]
+    values = [v for v in read if v is not None]
+    if not rows or len(values) != len(read):
+        return False, f"{name}.{column}: {len(rows)} records, not all numbers: {read[:10]}"
     ok = all((low is None or v >= low) and (high is None or v <= high) for v in values)
     return ok, f"{name}.{column} ranges {_lo(values):g}..{_hi(values):g}, wanted [{low}, {high}]"
 
@@ -233,8 +234,7 @@ def _hi(values: list) -> float:
 def attribute_stat(ctx: CheckContext, name: str, column: str, stat: str, value: float, tolerance: float = 1e-6,
                    mapset: str = "") -> tuple[bool, str]:
     """An aggregate (count, sum, mean, min, max) of numeric ``column`` over all records is ``value``."""
-    numbers = [to_number(r.get(column)) for r in _records(ctx, name, mapset)]
-    numbers = [n for n in numbers if n is not None]
+    numbers = [n for n in (to_number(r.get(column)) for r in _records(ctx, name, mapset)) if n is not None]
     shown = _aggregate(numbers, stat)
     if shown is None:
         return False, f"{name}.{column} has no {stat} ({len(numbers)} numbers)"
