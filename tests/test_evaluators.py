@@ -175,3 +175,26 @@ def test_live_answer_truth_is_fixed_at_reset():
     client.state["object_info"] = {"altitude": -20.0}        # the agent moved the clock: Mars has set
     assert adapter.evaluate(task, client, "Yes.", seen)[0]
     assert not adapter.evaluate(task, client, "no", seen)[0]
+
+
+# --- the env draws the variant from the reset seed (on a FakeProvider: no desktop) ---------
+
+def test_reset_seed_picks_the_variant_and_info_reports_it():
+    from fakes import FakeProvider
+
+    from sciboard_gym.env import SciBoardEnv
+
+    provider = FakeProvider(probes={"variables": {}})
+    env = SciBoardEnv(app="kalgebra", task="kalgebra/answer-gcd", provider=provider, screen_size=(64, 48))
+    _, first = env.reset(seed=11)
+    a, b, v = (first["parameters"][k] for k in "abv")
+    assert f"of {a} and {b}?" in first["instruction"] and env.task.values == first["parameters"]
+    assert env.reset(seed=11)[1]["parameters"] == first["parameters"]
+    assert len({json.dumps(env.reset(seed=s)[1]["parameters"]) for s in range(6)}) > 1
+    env.reset(seed=11)
+    provider.probes["variables"] = {"ans": str(v)}               # computed in KAlgebra, then answered
+    assert env.step(f'answer("{v}")')[1] == 1.0
+    env.reset(seed=11)
+    provider.probes["variables"] = {}                             # the answer alone
+    assert env.step(f'answer("{v}")')[1] == 0.0
+    env.close()
