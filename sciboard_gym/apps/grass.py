@@ -415,6 +415,17 @@ def answer_attribute(ctx: CheckContext, name: str, key_column: str, key: Any, co
     return ok, f"answer {ctx.answer!r}, expected {expected!r}"
 
 
+@ADAPTER.check("answer_record_count")
+def answer_record_count(ctx: CheckContext, name: str, column: str, above: float, mapset: str = "") -> tuple[bool, str]:
+    """The answer is the number of the vector's records whose numeric ``column`` exceeds ``above``,
+    counted from the attribute table now."""
+    numbers = [n for n in (to_number(r.get(column)) for r in _records(ctx, name, mapset)) if n is not None]
+    expected, given = sum(n > above for n in numbers), _answer(ctx)
+    if given is None:
+        return False, f"the answer {ctx.answer!r} is not a number"
+    return given == expected, f"answer {given:g}, {expected} records of {name} have {column} > {above:g}"
+
+
 @ADAPTER.check("answer_attribute_stat")
 def answer_attribute_stat(ctx: CheckContext, name: str, column: str, stat: str, tolerance: float = 1e-6,
                           mapset: str = "") -> tuple[bool, str]:
