@@ -71,6 +71,7 @@ def test_expression_free_names():
     (r"The fitted \begin{math}K_m\end{math} was 25 mM.", "The fitted $K_m$ was 25 mM."),
     (r"$$E = m c^{2}$$", r"\[E=mc^2\]"),
     (r"\frac12", r"\frac{1}{2}"),
+    ("Text.\n\\begin{itemize} \\item A \\end{itemize}", "\\begin{itemize}"),
 ])
 def test_latex_equal_after_normalisation(document, text):
     assert contains_latex(document, text)

@@ -97,8 +97,9 @@ def _emit_node(node: Any, math: bool) -> str:
 
 
 def contains_latex(haystack: str, needle: str) -> bool:
-    """Whether ``needle`` occurs in ``haystack`` once both are in :func:`canonical` form."""
-    return canonical(needle) in canonical(haystack)
+    """Whether ``needle`` occurs in ``haystack`` once both are in :func:`canonical` form, or as
+    whitespace-normalised source (for a fragment that is not complete LaTeX, like ``\\begin{itemize}``)."""
+    return canonical(needle) in canonical(haystack) or normalise(needle) in normalise(strip_comments(haystack))
 
 
 def strip_comments(text: str) -> str:
