@@ -67,6 +67,7 @@ class CompareConfig:
     ray: str | None = None
     seed: int = 0
     save_frames: bool = True
+    retry_errors: bool = False
     env: Callable[[str], Any] = field(default_factory=EnvOptions)
 
 
@@ -201,7 +202,8 @@ def run_compare(config: CompareConfig, pool: EpisodePool | None = None, progress
     _check_run_file(out, agents)
     jobs = plan_jobs(list(agents), tasks, config.k, config.seed)
     planned_pairs = {(job.agent, job.task) for job in jobs}
-    finished = {r.key: r for r in load_results(out) if (r.agent, r.task) in planned_pairs}
+    finished = {r.key: r for r in load_results(out)
+                if (r.agent, r.task) in planned_pairs and not (config.retry_errors and r.error is not None)}
     pending = [job for job in jobs if job.key not in finished]
     if pool is None:
         pool = _default_pool(config, agents, out)

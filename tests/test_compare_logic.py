@@ -336,3 +336,18 @@ def test_a_killed_parallel_run_leaves_no_workers_and_resumes(tmp_path: Path):
     subprocess.run(command, env=env, cwd=root, check=True, timeout=120)
     rows = read_rows(tmp_path)
     assert len(rows) == 8 == len({(r["agent"], r["task"], r["repeat"]) for r in rows})
+
+
+def test_retry_errors_runs_failed_episodes_again(tmp_path: Path):
+    tasks = kalgebra_tasks(2)
+    broken = CompareConfig(agents=["oracle"], out=tmp_path, env=FakeEnvFactory(break_on=tasks[0].id))  # type: ignore
+    run_compare(broken, progress=False, tasks=tasks)
+    assert [r["error"] != "" for r in read_rows(tmp_path)] == [True, False]
+    seen = []
+    run_compare(CompareConfig(agents=["oracle"], out=tmp_path, env=FakeEnvFactory()),  # type: ignore
+                progress=False, tasks=tasks, on_record=seen.append)
+    assert seen == []  # an errored episode is finished: a plain resume keeps it
+    run_compare(CompareConfig(agents=["oracle"], out=tmp_path, env=FakeEnvFactory(), retry_errors=True),  # type: ignore
+                progress=False, tasks=tasks, on_record=seen.append)
+    assert [r.task for r in seen] == [tasks[0].id]
+    assert [r["success"] for r in read_rows(tmp_path)] == ["True", "True"]

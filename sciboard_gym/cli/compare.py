@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "'' starts a local Ray); --envs then sets the number of actors")
     parser.add_argument("--max-steps", type=int, help="override the tasks' step limits")
     parser.add_argument("--seed", type=int, default=0, help="seed of repeat 0 (repeat r uses seed + r)")
+    parser.add_argument("--retry-errors", action="store_true",
+                        help="run again the episodes that ended in an error (agent, desktop or worker failure)")
     parser.add_argument("--no-frames", action="store_true", help="do not save screenshots")
     parser.add_argument("--out", required=True, help="output folder (reuse it to resume)")
     parser.set_defaults(func=cmd_compare)
@@ -42,7 +44,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     config = CompareConfig(
         agents=_names(args.agents) or [], out=Path(args.out), apps=_names(args.apps), k=args.k, split=args.split,
         tasks=args.tasks, max_tasks=args.max_tasks, envs=args.envs, ray=args.ray, seed=args.seed,
-        save_frames=not args.no_frames, env=EnvOptions(provider=args.provider, max_steps=args.max_steps))
+        save_frames=not args.no_frames, retry_errors=args.retry_errors,
+        env=EnvOptions(provider=args.provider, max_steps=args.max_steps))
     try:
         result = run_compare(config)
     except CompareError as err:
