@@ -104,7 +104,7 @@ class Interrupt:
 
         class Callback(TrainerCallback):
             def on_train_begin(self, args, state, control, model=None, **kwargs):
-                outer.start_weights = float(model.get_input_embeddings().weight.double().sum())
+                outer.start_weights = float(model.get_input_embeddings().weight.detach().double().sum())
 
             def on_step_end(self, args, state, control, **kwargs):
                 outer.steps.append(state.global_step)
