@@ -15,6 +15,7 @@ pool is made (install it with the ``dist`` extra).
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -64,14 +65,17 @@ class EnvWorker:
         self.env_kwargs = dict(env_kwargs)
         self.env: Any = None
         self.env_id: str | None = None
+        #: Whatever work run through :meth:`call` keeps between items; values with ``close()`` are closed.
+        self.state: dict[str, Any] = {}
         if env_id is not None:
-            self._use(env_id)
+            self.env_for(env_id)
 
     def where(self) -> str:
         """``host:pid`` of this actor."""
         return f"{socket.gethostname()}:{os.getpid()}"
 
-    def _use(self, env_id: str) -> Any:
+    def env_for(self, env_id: str) -> Any:
+        """This actor's env, made (or switched to another app) with the pool's ``env_kwargs``."""
         import gymnasium as gym
 
         if self.env_id != env_id:
@@ -81,14 +85,9 @@ class EnvWorker:
             self.env, self.env_id = gym.make(env_id, **self.env_kwargs), env_id
         return self.env
 
-    def run_episode(self, factory: AgentFactory, task_id: str, seed: int | None) -> EpisodeResult:
-        from sciboard_gym.apps import APPS
-        from sciboard_gym.episode import run_episode
-        from sciboard_gym.tasks import get_task
-
-        task = get_task(task_id)
-        env = self._use(APPS[task.app][0])
-        return run_episode(env, factory(task, seed), task_id, seed)
+    def call(self, fn: Callable[[EnvWorker, Any], Any], item: Any) -> Any:
+        """``fn(self, item)``: any work that needs this actor's desktop (see :meth:`EnvPool.map`)."""
+        return fn(self, item)
 
     def reset(self, seed: int | None, options: dict[str, Any] | None) -> tuple[Any, dict[str, Any]]:
         return self._require().reset(seed=seed, options=options)
@@ -102,9 +101,36 @@ class EnvWorker:
         return self.env
 
     def close(self) -> None:
+        for value in self.state.values():
+            if callable(getattr(value, "close", None)):
+                value.close()
+        self.state.clear()
         if self.env is not None:
             self.env.close()
             self.env = None
+
+
+def play_episode(agents: Mapping[str, AgentFactory], worker: EnvWorker, request: EpisodeRequest) -> EpisodeResult:
+    """One requested episode on ``worker``'s env for the task's app."""
+    from sciboard_gym.apps import APPS
+    from sciboard_gym.episode import run_episode
+    from sciboard_gym.tasks import get_task
+
+    task = get_task(request.task)
+    env = worker.env_for(APPS[task.app][0])
+    return run_episode(env, agents[request.agent](task, request.seed), request.task, request.seed)
+
+
+@dataclass
+class Outcome:
+    """What came of ``fn(worker, item)`` in :meth:`EnvPool.map`: its value, or the error after ``attempts``."""
+
+    index: int
+    item: Any
+    value: Any
+    error: str | None
+    attempts: int
+    worker: str
 
 
 class EnvPool:
@@ -164,43 +190,50 @@ class EnvPool:
         actor; an error raised inside an episode (a broken task, an agent factory that fails)
         is its outcome, not retried.
         """
-        ray = _ray()
         unknown = sorted({r.agent for r in requests} - set(agents))
         if unknown:
             raise PoolError(f"requests name agents with no factory: {', '.join(unknown)}")
-        factories = {name: ray.put(factory) for name, factory in agents.items()}
-        queue = collections.deque(range(len(requests)))
+        for done in self.map(functools.partial(play_episode, dict(agents)), requests):
+            yield EpisodeOutcome(done.index, done.item, done.value, done.error, done.attempts, done.worker)
+
+    def map(self, fn: Callable[[EnvWorker, Any], Any], items: Sequence[Any]) -> Iterator[Outcome]:
+        """Run ``fn(worker, item)`` for every item on the actors (one at a time each); yield as each ends.
+
+        ``fn`` must pickle; it gets the actor's :class:`EnvWorker` (``worker.env_for(env_id)``,
+        ``worker.state``). An item whose actor died is retried on the next free actor, up to
+        ``max_attempts`` tries; an exception raised by ``fn`` is that item's ``error``.
+        """
+        ray = _ray()
+        fn_ref = ray.put(fn)
+        queue = collections.deque(range(len(items)))
         attempts: collections.Counter[int] = collections.Counter()
         free = list(range(self.size))
         running: dict[Any, tuple[int, int]] = {}
         while queue or running:
             while queue and free:
                 index, slot = queue.popleft(), free.pop(0)
-                request = requests[index]
                 attempts[index] += 1
-                ref = self.actors[slot].run_episode.remote(factories[request.agent], request.task, request.seed)
-                running[ref] = (slot, index)
+                running[self.actors[slot].call.remote(fn_ref, items[index])] = (slot, index)
             [ref], _ = ray.wait(list(running), num_returns=1)
             slot, index = running.pop(ref)
-            request, worker = requests[index], self.workers[slot]
+            item, worker = items[index], self.workers[slot]
             try:
-                result = ray.get(ref)
+                value = ray.get(ref)
             except ray.exceptions.RayActorError as err:
                 self._replace(slot)
                 free.append(slot)
                 if attempts[index] < self.max_attempts:
                     queue.appendleft(index)
                     continue
-                yield EpisodeOutcome(index, request, None, f"its worker died {attempts[index]} times; last: "
-                                     f"{_first_line(err)}", attempts[index], worker)
+                yield Outcome(index, item, None, f"its worker died {attempts[index]} times; last: "
+                              f"{_first_line(err)}", attempts[index], worker)
                 continue
             except ray.exceptions.RayTaskError as err:
                 free.append(slot)
-                yield EpisodeOutcome(index, request, None, _first_line(err.cause if err.cause else err),
-                                     attempts[index], worker)
+                yield Outcome(index, item, None, _first_line(err.cause if err.cause else err), attempts[index], worker)
                 continue
             free.append(slot)
-            yield EpisodeOutcome(index, request, result, None, attempts[index], worker)
+            yield Outcome(index, item, value, None, attempts[index], worker)
 
     # --- training ---------------------------------------------------------------------
 

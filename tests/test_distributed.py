@@ -102,4 +102,3 @@ def test_trainers_step_the_envs_and_a_dead_env_truncates(local_ray: None) -> Non
         assert obs["screenshot"].shape == (600, 800, 3)
         obs, info = pool.reset(seeds=[5], indices=[0])[0]
         assert info["task_id"] == TASK and pool.replaced == 1
-
