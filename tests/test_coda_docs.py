@@ -25,7 +25,8 @@ def block_after(marker: str, language: str) -> str:
 def test_third_party_agent_example_runs_as_written(tmp_path: Path) -> None:
     script = tmp_path / "example_agent.py"
     script.write_text(block_after("<!-- docs-test: third-party-agent -->", "python"))
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "kalgebra/assign-sum: success=True reward=1.0" in done.stdout
     assert "refused:" not in done.stdout
@@ -36,7 +37,7 @@ def test_tiny_model_coda_command_runs_as_documented(tmp_path: Path) -> None:
     commands = commands.replace(".venv/bin/python", sys.executable)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", commands], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env=env)
+                          timeout=600, env=env, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     episode, summary = lines[0], lines[-1]

@@ -142,8 +142,9 @@ def _rgb(text: str) -> tuple[float, float, float] | None:
         value = int(text, 16)
         return ((value >> 16) & 255) / 255, ((value >> 8) & 255) / 255, (value & 255) / 255
     parts = [to_number(p) for p in text.strip("[]").split(",")]
-    if len(parts) == 3 and all(p is not None for p in parts):
-        return parts[0], parts[1], parts[2]
+    match parts:
+        case [float() as r, float() as g, float() as b]:
+            return r, g, b
     return None
 
 
