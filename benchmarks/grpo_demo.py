@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/grpo_demo.py [--tasks 4] [--updates 40] [--group 8] [--png grpo_demo.png]
 
 A random tiny planner cannot write expressions, so the choice space is made learnable: the
-task text offers lettered candidate steps (the one-step solutions of all demo tasks, in an
-order shuffled per task) and the planner names one letter. ``CandidateLetterGrounder``, a
+task text offers lettered candidate steps (the one-step solutions of all demo tasks, arranged
+so that each letter is the right answer for exactly one task) and the planner names one letter. ``CandidateLetterGrounder``, a
 grounder that needs no model, stands in for UI-TARS: it turns the named candidate into its
 GUI action. Everything else is the real Stage 1 path: oracle episodes of training tasks are
 recorded on a real KAlgebra desktop, their first states become step samples
@@ -15,7 +15,7 @@ scores every grounded action by executing it in KAlgebra and running the task's 
 Before GRPO the planner gets a short format warm-up: supervised replies with every letter
 equally often, so it answers with a letter but has no preference among them (the mean
 reward starts near 1 / number of candidates). The mean group reward per update is printed
-and plotted.
+and plotted, and per update every task's group mean and the letters its group named.
 """
 
 from __future__ import annotations
@@ -63,19 +63,49 @@ class CandidateLetterGrounder:
 
 
 def candidate_instructions(tasks: Sequence[Any], seed: int) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """Per task: the instruction with lettered candidates, and the grounder's letter -> action table."""
+    """Per task: the instruction with lettered candidates, and the grounder's letter -> action table.
+
+    The answer letters are balanced: each letter is the right one for exactly one task (a
+    rotation drawn from ``seed``; the wrong candidates are shuffled around it), so no letter
+    is right more often than another and a letter preference earns nothing. Only reading
+    the task tells the letters apart.
+    """
     solutions = [task.oracle[0][len('type("'):-2] for task in tasks]
     rng = random.Random(seed)
+    letters = string.ascii_uppercase[:len(tasks)]
+    shift = rng.randrange(len(tasks))
     texts, table = {}, {}
-    for task in tasks:
-        order = list(range(len(tasks)))
-        rng.shuffle(order)
-        letters = string.ascii_uppercase[:len(tasks)]
+    for index, task in enumerate(tasks):
+        others = [i for i in range(len(tasks)) if i != index]
+        rng.shuffle(others)
+        order = others[:]
+        order.insert((index + shift) % len(tasks), index)
         lines = [f'{letter}. Type {solutions[i]} and press Enter.' for letter, i in zip(letters, order)]
         text = task.instruction + "\nCandidate steps:\n" + "\n".join(lines) + CHOOSE
         texts[task.id] = text
         table[text] = {letter: f'type("{solutions[i]}\\n")' for letter, i in zip(letters, order)}
     return texts, table
+
+
+def per_task_report(reward: Any, group: int, printer: Any) -> Any:
+    """``reward`` that also prints, per update, every task's group mean and the letters its group named."""
+    from coda_agent.rewards import completion_text
+
+    updates = [0]
+
+    def env_outcome(prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
+        rewards = reward(prompts, completions, **columns)
+        updates[0] += 1
+        parts = []
+        for start in range(0, len(rewards), group):
+            scores = [r or 0.0 for r in rewards[start:start + group]]
+            named = "".join((completion_text(c).strip() or "-")[:1] for c in completions[start:start + group])
+            task = columns["task_id"][start].split("/")[-1]
+            parts.append(f"{task} {sum(scores) / len(scores):.2f} {named}")
+        printer(f"[demo] update {updates[0]}: " + " | ".join(parts))
+        return rewards
+
+    return env_outcome
 
 
 def record_oracle_states(task_ids: Sequence[str], folder: Path) -> list[Any]:
@@ -124,7 +154,7 @@ def format_warmup(model: Any, processor: Any, rows: Sequence[Mapping[str, Any]],
 
 
 def run_demo(tasks: int = 4, updates: int = 40, group: int = 8, warmup_steps: int = 20, learning_rate: float = 4e-4,
-             seed: int = 0, out: Path | None = None, printer: Any = print) -> list[float]:
+             seed: int = 0, epsilon_high: float = 0.28, out: Path | None = None, printer: Any = print) -> list[float]:
     """Run the demonstration; returns the mean group reward of every update."""
     import torch
     from trl import GRPOConfig
@@ -154,10 +184,11 @@ def run_demo(tasks: int = 4, updates: int = 40, group: int = 8, warmup_steps: in
     config = GRPOConfig(output_dir=str(out / "trainer"), per_device_train_batch_size=group * len(rows),
                         num_generations=group, max_completion_length=2, max_steps=updates,
                         learning_rate=learning_rate, lr_scheduler_type="constant", temperature=1.0, beta=0.0,
+                        epsilon_high=epsilon_high,
                         logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, seed=seed,
                         gradient_checkpointing=False, disable_tqdm=True)
     trainer = DecoupledGRPOTrainer(model=planner.model, processing_class=planner.processor, args=config,
-                                   reward_funcs=[reward], train_dataset=datasets.Dataset.from_list(rows),
+                                   reward_funcs=[per_task_report(reward, group, printer)], train_dataset=datasets.Dataset.from_list(rows),
                                    executor=CandidateLetterGrounder(table))
     try:
         trainer.train()
@@ -191,12 +222,15 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=4e-4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epsilon-high", type=float, default=0.28,
+                        help="upper clip of the policy ratio (DAPO clip-higher; 0.2 is the symmetric clip)")
     parser.add_argument("--png", default="grpo_demo.png")
     parser.add_argument("--out", help="folder for episodes and trainer output (default: a temporary folder)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     started = time.monotonic()
     curve = run_demo(args.tasks, args.updates, args.group, learning_rate=args.learning_rate, seed=args.seed,
+                     epsilon_high=args.epsilon_high,
                      out=Path(args.out) if args.out else None)
     first = sum(curve[:3]) / min(3, len(curve))
     reached = next((i + 1 for i, r in enumerate(curve) if r >= 0.8), None)
