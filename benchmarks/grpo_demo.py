@@ -108,27 +108,31 @@ def per_task_report(reward: Any, group: int, printer: Any) -> Any:
     return env_outcome
 
 
-def record_oracle_states(task_ids: Sequence[str], folder: Path) -> list[Any]:
-    """Oracle episodes on a real KAlgebra desktop; their first steps as step samples."""
+def record_oracle_states(task_ids: Sequence[str], folder: Path) -> tuple[list[Any], list[Any]]:
+    """Oracle episodes on a real KAlgebra desktop: their first steps as step samples, and the tasks as played
+    (the variant of each task's parameters that its episode seed draws)."""
     import gymnasium as gym
 
     import sciboard_gym  # noqa: F401  (registers the envs)
     from baselines.oracle import OracleAgent
     from coda_agent.data import find_episodes, step_samples
     from sciboard_gym.episode import run_episode
-    from sciboard_gym.tasks import get_task
     from sciboard_gym.trajectory import TrajectoryRecorder
 
     env = gym.make("SciBoard-KAlgebra-v0", screen_size=SCREEN)
+    played = []
     try:
         for index, task_id in enumerate(task_ids):
-            result = run_episode(env, OracleAgent(get_task(task_id)), task=task_id, seed=index,
+            env.reset(seed=index, options={"task": task_id})
+            task = env.unwrapped.task  # the same seed draws the same variant again in run_episode
+            result = run_episode(env, OracleAgent(task), task=task_id, seed=index,
                                  recorder=TrajectoryRecorder(folder / task_id.replace("/", "_")))
             if not result.success:
                 raise RuntimeError(f"the oracle failed {task_id}: {result.checks}")
+            played.append(task)
     finally:
         env.close()
-    return [s for s in step_samples(find_episodes(folder)) if s.step == 1]
+    return [s for s in step_samples(find_episodes(folder)) if s.step == 1], played
 
 
 def format_warmup(model: Any, processor: Any, rows: Sequence[Mapping[str, Any]], letters: str, steps: int,
@@ -163,15 +167,12 @@ def run_demo(tasks: int = 4, updates: int = 40, group: int = 8, warmup_steps: in
     from coda_agent.grpo import DecoupledGRPOTrainer, planner_rows
     from coda_agent.rewards import EnvOutcomeReward, make_local_env
     from coda_agent.tiny import cached_tiny_qwen25vl
-    from sciboard_gym.tasks import get_task
-
     torch.manual_seed(seed)
     out = Path(out or tempfile.mkdtemp(prefix="grpo-demo-"))
-    chosen = [get_task(t) for t in DEMO_TASKS[:tasks]]
-    texts, table = candidate_instructions(chosen, seed)
     started = time.monotonic()
-    samples = [replace(s, instruction=texts[s.task_id]) for s in record_oracle_states([t.id for t in chosen],
-                                                                                      out / "episodes")]
+    recorded, chosen = record_oracle_states(DEMO_TASKS[:tasks], out / "episodes")
+    texts, table = candidate_instructions(chosen, seed)
+    samples = [replace(s, instruction=texts[s.task_id]) for s in recorded]
     printer(f"[demo] {len(samples)} recorded states from oracle episodes in {time.monotonic() - started:.1f} s")
 
     planner = TransformersBackend(str(cached_tiny_qwen25vl()), dtype="float32")
