@@ -68,8 +68,7 @@ class Desktop:
             "QT_HASH_SEED": "0",
             processes.MARKER: self.desktop_id,
         }
-        if self.display is None:
-            self._start_xvfb()
+        self.display = self.display or self._start_xvfb()
         self._env["DISPLAY"] = self.display
         if self.xauthority:
             self._env["XAUTHORITY"] = self.xauthority
@@ -81,7 +80,8 @@ class Desktop:
             ["openbox", "--config-file", str(openbox_dir / "rc.xml")], self._env, self.workdir / "openbox.log"
         )
 
-    def _start_xvfb(self) -> None:
+    def _start_xvfb(self) -> str:
+        """Start Xvfb on a free display; returns the display name (``:N``)."""
         width, height = self.screen_size
         self.fbdir = self.workdir / FRAMEBUFFER.parent
         self.fbdir.mkdir(exist_ok=True)
@@ -99,9 +99,9 @@ class Desktop:
         number = _read_line(read_fd, timeout=20.0)
         if not number:
             raise DesktopError(f"Xvfb did not start: {_tail(self.workdir / 'xvfb.log')}")
-        self.display = f":{number}"
         # Add an entry for this exact display: some clients (python-xlib) ignore wildcard entries.
         _write_xauthority(Path(self.xauthority), cookie, number)
+        return f":{number}"
 
     def _start_buses(self) -> None:
         read_fd, write_fd = os.pipe()

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import time
+from typing import Any
 
 _KEY = re.compile(r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
 _POINTER = {"click": (1, 1), "double_click": (1, 2), "right_click": (3, 1), "move": (0, 0)}
@@ -53,7 +54,7 @@ class InputDevice:
             self._display = xdisplay.Display(self.env["DISPLAY"])
         return self._display
 
-    def perform(self, action: dict) -> None:
+    def perform(self, action: Any) -> None:
         """Execute ``action``; raises :class:`InputError` if it is malformed or fails."""
         if not isinstance(action, dict):
             raise InputError("action must be a JSON object")

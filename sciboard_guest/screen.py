@@ -47,8 +47,9 @@ class Screen:
         from Xlib import display as xdisplay
 
         os.environ.setdefault("XAUTHORITY", env.get("XAUTHORITY", ""))
-        self._xlib = xdisplay.Display(self._display)
-        root = self._xlib.screen().root
+        connection = xdisplay.Display(self._display)
+        self._xlib = connection
+        root = connection.screen().root
         geometry = root.get_geometry()
         self._root = root
         self.width, self.height = geometry.width, geometry.height

@@ -40,9 +40,9 @@ class Guest:
 
     def __init__(self, desktop: Desktop):
         self.desktop = desktop
-        self.screen: Screen | None = None
-        self.input_device: inputs.InputDevice | None = None
-        self.a11y: Accessibility | None = None
+        self._screen: Screen | None = None
+        self._input_device: inputs.InputDevice | None = None
+        self._a11y: Accessibility | None = None
         self.app: apps.GuestApp | None = None
         self.app_state: dict[str, Any] = {}
         self.stopping = threading.Event()
@@ -50,9 +50,28 @@ class Guest:
 
     def start(self) -> None:
         self.desktop.start()
-        self.screen = Screen(self.desktop.display, self.desktop.fbdir, self.desktop.env)
-        self.a11y = Accessibility(self.desktop.env)
-        self.input_device = inputs.InputDevice(self.desktop.env, self.screen_size)
+        self._screen = Screen(self.desktop.env["DISPLAY"], self.desktop.fbdir, self.desktop.env)
+        self._a11y = Accessibility(self.desktop.env)
+        self._input_device = inputs.InputDevice(self.desktop.env, self.screen_size)
+
+    @property
+    def screen(self) -> Screen:
+        if self._screen is None:
+            raise HttpError(503, "the desktop has not started")
+        return self._screen
+
+    @property
+    def a11y(self) -> Accessibility:
+        if self._a11y is None:
+            raise HttpError(503, "the desktop has not started")
+        return self._a11y
+
+    @property
+    def running_app(self) -> apps.GuestApp:
+        """The launched app (409 if none)."""
+        if self.app is None:
+            raise HttpError(409, "no app is running; POST /app/launch first")
+        return self.app
 
     @property
     def screen_size(self) -> tuple[int, int]:
@@ -67,8 +86,11 @@ class Guest:
             app_pid=self.desktop.pid("app"),
         )
 
-    def perform(self, action: dict) -> None:
-        self.input_device.perform(action)
+    def perform(self, action: Any) -> None:
+        """Run one input action (a JSON object, validated by the input device)."""
+        if self._input_device is None:
+            raise HttpError(503, "the desktop has not started")
+        self._input_device.perform(action)
 
     def require_desktop(self) -> None:
         """Raise 503 if a desktop process (X server, window manager, a bus; not the app) has died."""
@@ -76,7 +98,7 @@ class Guest:
         if dead:
             raise HttpError(503, f"the desktop is broken ({', '.join(dead)} died); restart it")
 
-    def launch(self, name: str) -> dict[str, Any]:
+    def launch(self, name: Any) -> dict[str, Any]:
         self.require_desktop()
         app = apps.get(name)
         app.check_installed()
@@ -293,14 +315,14 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
 
         def ep_setup(self, body: dict, query: dict) -> Any:
             ctx = guest.context()
-            value = apps.call_named(guest.app.setups, "setup step", body.get("step"), ctx, body.get("args", {}))
+            value = apps.call_named(guest.running_app.setups, "setup step", body.get("step"), ctx, body.get("args", {}))
             return {"ok": True, "value": value}
 
         def ep_probe(self, body: dict, query: dict) -> Any:
             ctx = guest.context()
             if not guest.desktop.alive("app"):
-                raise HttpError(409, f"the app ({guest.app.name}) is not running")
-            value = apps.call_named(guest.app.probes, "probe", body.get("probe"), ctx, body.get("args", {}))
+                raise HttpError(409, f"the app ({guest.running_app.name}) is not running")
+            value = apps.call_named(guest.running_app.probes, "probe", body.get("probe"), ctx, body.get("args", {}))
             return {"value": value}
 
         def ep_shutdown(self, body: dict, query: dict) -> Any:

@@ -91,7 +91,7 @@ def sample(envs: list[SciBoardEnv]) -> dict[str, float]:
     """Resources of this process and of its desktops, right now."""
     me = os.getpid()
     desktop_pids = {p for env in envs for p in processes.tagged_pids(env.provider.desktop_id)}
-    guests = [env.provider._proc.pid for env in envs if env.provider._proc is not None]
+    guests = [pid for env in envs if (pid := env.provider.guest_pid) is not None]
     guest_rss, guest_fds = 0.0, 0
     for pid in guests:
         try:
@@ -124,7 +124,9 @@ def kill(pid: int) -> None:
 
 def inject(env: SciBoardEnv, fault: str) -> str:
     """Kill one process of ``env``'s desktop; returns which."""
-    guest = env.provider._proc.pid
+    guest = env.provider.guest_pid
+    if guest is None:
+        raise RuntimeError(f"no guest agent is running on {env.app}'s desktop")
     if fault == "guest":
         kill(guest)
         return "guest agent"

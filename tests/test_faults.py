@@ -44,7 +44,7 @@ def desktop_processes(env: SciBoardEnv) -> Counter:
 
 def guest_child(env: SciBoardEnv, name: str) -> int:
     """The pid of the guest agent's direct child called ``name`` (e.g. the session bus, not the a11y bus)."""
-    guest = env.provider._proc.pid
+    guest = env.provider.guest_pid
     for pid in processes.tagged_pids(env.provider.desktop_id):
         try:
             if _comm(pid) == name and _stat(pid)[1] == str(guest):
@@ -103,7 +103,8 @@ def _healthy_desktop(env: SciBoardEnv) -> Counter:
 ])
 def test_killed_component_truncates_with_its_name_and_reset_recovers(env, victim, named):
     before = _healthy_desktop(env)
-    pid = env.provider._proc.pid if victim == "guest" else guest_child(env, victim)
+    pid = env.provider.guest_pid if victim == "guest" else guest_child(env, victim)
+    assert pid is not None
     kill(pid)
 
     _, reward, terminated, truncated, info = env.step('type("total:=1")')
@@ -141,13 +142,14 @@ def test_frozen_guest_agent_is_reported_and_replaced_not_waited_for_forever():
     frozen = SciBoardEnv(app="kalgebra", task=TASK, screen_size=(800, 600), provider_options={"request_timeout": 10})
     try:
         frozen.reset(seed=0)
-        guest = frozen.provider._proc.pid
+        guest = frozen.provider.guest_pid
+        assert guest is not None
         os.kill(guest, signal.SIGSTOP)
         _, reward, terminated, truncated, info = frozen.step('type("total:=1")')
         assert truncated and not terminated and reward == 0.0
         assert "the guest agent does not answer" in info["error"], info["error"]
         frozen.reset(seed=0)
-        assert frozen.provider._proc.pid != guest and not Path(f"/proc/{guest}/cmdline").exists()
+        assert frozen.provider.guest_pid != guest and not Path(f"/proc/{guest}/cmdline").exists()
         for action in SOLUTION:
             _, reward, terminated, truncated, info = frozen.step(action)
         assert terminated and reward == 1.0, info

@@ -62,8 +62,9 @@ def _buggy_setup(ctx: apps.AppContext, expression: str) -> None:
 def served(tmp_path: Path) -> Iterator[GuestClient]:
     """A real guest server on loopback whose app ("kalgebra"-named) has one buggy and one refusing probe."""
     guest = Guest(FakeDesktop(tmp_path))  # type: ignore[arg-type]
-    guest.screen = SimpleNamespace(width=64, height=48, settle=lambda **kw: (True, 0.0))  # type: ignore[assignment]
-    guest.input_device = inputs.InputDevice(guest.desktop.env, (64, 48))  # checks an action before touching X
+    guest._screen = SimpleNamespace(width=64, height=48, settle=lambda **kw: (True, 0.0))  # type: ignore[assignment]
+    guest._a11y = SimpleNamespace()  # type: ignore[assignment]  # no probe here reads the accessibility tree
+    guest._input_device = inputs.InputDevice(guest.desktop.env, (64, 48))  # checks an action before touching X
     guest.app = apps.GuestApp(name="kalgebra", argv=["true"], probes={"variables": _buggy_probe,
                                                                       "refusing": _refusing_probe},
                               setups={"calculate": _buggy_setup})

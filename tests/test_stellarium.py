@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from test_sandbox import episode_home, run_inside
 
 from sciboard_guest.apps import AppError
 from sciboard_guest.apps import stellarium as guest
@@ -202,16 +203,24 @@ def test_task_suite_validates_and_is_big_enough():
 
 @pytest.mark.desktop
 def test_remote_control_needs_the_per_launch_password(live_env):
+    """RemoteControl listens only inside the sandbox, and there it still refuses a request without the password."""
     env = live_env("stellarium")
     env.reset(options={"task": "stellarium/find-mars"})
     status = env.provider.client.probe("status")  # works through the guest (it knows the password)
     assert status["location"]["name"] == "Paris"
-    desktop = Path(env.provider._workdir) / "desktop"
-    config = max(desktop.glob("home-*/.stellarium/config.ini"), key=lambda p: p.stat().st_mtime).read_text()
-    port, _ = guest.read_remote_settings(config)
-    with pytest.raises(urllib.error.HTTPError) as err:
+    home = episode_home(env.provider)
+    port, _ = guest.read_remote_settings((home / ".stellarium" / "config.ini").read_text())
+    with pytest.raises(urllib.error.URLError) as err:  # not reachable from the host at all
         urllib.request.urlopen(f"http://127.0.0.1:{port}/api/main/status", timeout=10)
-    assert err.value.code == 401
+    assert not isinstance(err.value, urllib.error.HTTPError)
+    request = ("import urllib.error, urllib.request\n"
+               "try:\n"
+               f"    urllib.request.urlopen('http://127.0.0.1:{port}/api/main/status', timeout=10)\n"
+               "    print('open')\n"
+               "except urllib.error.HTTPError as err:\n"
+               "    print(err.code)\n")
+    inside = run_inside(env.provider, request, home)
+    assert inside.stdout.strip() == "401", inside.stderr
 
 
 @pytest.mark.desktop

@@ -131,7 +131,7 @@ def _app_path(env: dict[str, str]) -> str:
     return env.get("PATH", CLEAN_PATH)
 
 
-def get(name: str) -> GuestApp:
+def get(name: Any) -> GuestApp:
     """The registered app ``name`` (imported from this package only)."""
     if not isinstance(name, str) or name not in KNOWN_APPS:
         raise AppError(f"unknown app {name!r}; known: {', '.join(KNOWN_APPS)}")
@@ -139,8 +139,7 @@ def get(name: str) -> GuestApp:
     return module.APP
 
 
-def call_named(table: dict[str, Callable[..., Any]], kind: str, name: str, ctx: AppContext,
-               args: dict[str, Any]) -> Any:
+def call_named(table: dict[str, Callable[..., Any]], kind: str, name: Any, ctx: AppContext, args: Any) -> Any:
     """Call a registered step/probe after checking the argument names and JSON types."""
     if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]+", name) or name not in table:
         raise BadArgument(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}")

@@ -172,6 +172,32 @@ class LocalProvider(Provider):
         stamp.touch()
         return data
 
+    @property
+    def guest_pid(self) -> int | None:
+        """The host pid of the guest agent process (sandboxed: a descendant of bubblewrap); None if not running."""
+        if self._proc is None or self._proc.poll() is not None:
+            return None
+        parents: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, ValueError):
+                    continue
+        family, grown = {self._proc.pid}, True
+        while grown:
+            new = {pid for pid, parent in parents.items() if parent in family} - family
+            family |= new
+            grown = bool(new)
+        for pid in sorted(family):
+            try:
+                argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if Path(os.fsdecode(argv[0])).name.startswith("python") and argv[1:3] == [b"-m", b"sciboard_guest"]:
+                return pid  # not bubblewrap, whose own argv ends with the same command
+        return None
+
     def reset_app(self, app: str) -> dict:
         return self.client.launch(app)
 
