@@ -160,7 +160,7 @@ class EpisodeWorker:
         return record
 
     def _run(self, job: EpisodeJob, folder: Path) -> EpisodeRecord:
-        task = get_task(job.task)
+        task = get_task(job.task).variant(job.seed)  # the instance reset(seed=job.seed) plays
         try:
             env = self._env_for(job.app)
         except Exception:

@@ -197,7 +197,7 @@ class CODAPipeline:
 
         tasks = [t for t in load_app_tasks(app) if task_split(t.id) == "train"][:self.recipe.oracle_episodes]
         for task in tasks:
-            record_episode(self.env, app, OracleAgent(task), task.id, 0,
+            record_episode(self.env, app, OracleAgent(task.variant(0)), task.id, 0,
                            self.oracle_dir(app) / task.id.replace("/", "_"))
         if tasks:
             self.print(f"[coda] {app}: {len(tasks)} oracle runs in {self.oracle_dir(app)}")

@@ -118,7 +118,8 @@ def play_episode(agents: Mapping[str, AgentFactory], worker: EnvWorker, request:
 
     task = get_task(request.task)
     env = worker.env_for(APPS[task.app][0])
-    return run_episode(env, agents[request.agent](task, request.seed), request.task, request.seed)
+    instance = task.variant(request.seed) if request.seed is not None else task  # what reset(seed) will play
+    return run_episode(env, agents[request.agent](instance, request.seed), request.task, request.seed)
 
 
 @dataclass

@@ -159,14 +159,19 @@ class SciBoardEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Start an episode: ``options={"task": id or Task}`` picks one (of this app), else one is sampled."""
+        """Start an episode: ``options={"task": id or Task}`` picks one (of this app), else one is sampled.
+
+        A task with parameters is played as ``task.variant(seed)`` (a random variant without a seed).
+        """
         super().reset(seed=seed)
         options = options or {}
         if "task" in options:
             task = self._resolve_task(options["task"])
         else:
             task = self.tasks[int(self.np_random.integers(len(self.tasks)))]
-        task = task.variant(int(self.np_random.integers(2**31)))
+        # reset(seed=s) plays task.variant(s), so a runner that builds an agent for that instance
+        # (the oracle, say) before the reset knows which one the env will play.
+        task = task.variant(seed if seed is not None else int(self.np_random.integers(2**31)))
         started = time.monotonic()
         launch = self._prepare_desktop(task)
         self.task = task

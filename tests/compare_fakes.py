@@ -30,7 +30,7 @@ class FakeEnv:
         return {"screenshot": np.full((48, 64, 3), shade % 256, np.uint8), "instruction": self.task.instruction}
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None):
-        self.task = get_task((options or {})["task"])
+        self.task = get_task((options or {})["task"]).variant(seed or 0)  # as SciBoardEnv plays reset(seed)
         if self.task.id == self.die_on:
             os._exit(3)  # the worker process dies mid-episode
         if self.task.id == self.break_on:

@@ -120,7 +120,7 @@ def recorded_episodes(live_env, tmp_path_factory):
     env = live_env("kalgebra")
     for task_id in RECORDED_ORACLE + RECORDED_CUT_SHORT:
         task = get_task(task_id)
-        agent = OracleAgent(task) if task_id in RECORDED_ORACLE else ScriptedAgent([task.oracle[0], "done()"])
+        agent = OracleAgent(task.variant(3)) if task_id in RECORDED_ORACLE else ScriptedAgent([task.oracle[0], "done()"])
         kind = "oracle" if task_id in RECORDED_ORACLE else "cut-short"
         result = run_episode(env, agent, task=task_id, seed=3,
                              recorder=TrajectoryRecorder(root / f"{task_id.replace('/', '_')}-{kind}"))

@@ -163,8 +163,8 @@ class Task:
 
     def variant(self, seed: int) -> Task:
         """The concrete task for ``seed``: parameters drawn and substituted everywhere; ``values``
-        holds them. A task without parameters is its own only variant."""
-        if not self.parameters:
+        holds them. A task without parameters, or a variant already drawn, is its own only variant."""
+        if not self.parameters or self.values:
             return self
         values = self.draw(seed)
         filled = _substitute(self._templates(), values, self.source)
