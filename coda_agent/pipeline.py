@@ -14,7 +14,6 @@ Every part skips what is already finished, so running the same recipe again cont
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import tomllib
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coda_agent.configs import config_from_dict
 from coda_agent.images import DEFAULT_MAX_PIXELS, EXECUTOR_MAX_PIXELS
 from sciboard_gym.trajectory import atomic_write_bytes
 
@@ -69,7 +69,7 @@ class Recipe:
 
     def __post_init__(self) -> None:
         if isinstance(self.evaluate, dict):
-            self.evaluate = _build(EvalConfig, self.evaluate, "evaluate")
+            self.evaluate = config_from_dict(EvalConfig, self.evaluate, "evaluate")
         if not self.apps:
             raise ValueError("a recipe needs at least one app")
         from sciboard_gym.apps import APPS
@@ -84,18 +84,7 @@ class Recipe:
             data = tomllib.loads(Path(path).read_text())
         except (OSError, tomllib.TOMLDecodeError) as err:
             raise ValueError(f"{path}: cannot read the recipe: {err}") from None
-        return _build(cls, data, str(path))
-
-
-def _build(kind: Any, data: dict[str, Any], source: str) -> Any:
-    known = {f.name for f in dataclasses.fields(kind)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{source}: unknown keys {unknown}; known: {sorted(known)}")
-    try:
-        return kind(**data)
-    except TypeError as err:
-        raise ValueError(f"{source}: {err}") from None
+        return config_from_dict(cls, data, str(path))
 
 
 def resolve_model(name: str) -> str:

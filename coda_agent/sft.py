@@ -31,6 +31,7 @@ from typing import Any
 
 from coda_agent.backends.base import chat_template_messages
 from coda_agent.cerebrum import Cerebrum
+from coda_agent.configs import config_from_dict
 from coda_agent.data import (
     Episode,
     StepSample,
@@ -259,7 +260,7 @@ class Stage2Config:
 
     def __post_init__(self) -> None:
         if isinstance(self.pool, dict):
-            self.pool = _build(PoolConfig, self.pool, "pool")
+            self.pool = config_from_dict(PoolConfig, self.pool, "pool")
         if not self.runs:
             raise ValueError("give at least one folder of recorded episodes to pool (runs / --from)")
         if not 0 <= self.eval_fraction < 1:
@@ -268,7 +269,7 @@ class Stage2Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config") -> Stage2Config:
-        return _build(cls, data, source)
+        return config_from_dict(cls, data, source)
 
     @classmethod
     def from_toml(cls, path: str | Path, **overrides: Any) -> Stage2Config:
@@ -281,17 +282,6 @@ class Stage2Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def _build(kind: Any, data: dict[str, Any], source: str) -> Any:
-    known = {f.name for f in dataclasses.fields(kind)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{source}: unknown keys {unknown}; known: {sorted(known)}")
-    try:
-        return kind(**data)
-    except TypeError as err:
-        raise ValueError(f"{source}: {err}") from None
 
 
 @dataclass
