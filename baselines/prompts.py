@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from coda_agent.prompts import UITARS_GUI_ACTIONS
 from sciboard_gym import actions
 
 GENERALIST_SYSTEM = """You operate a scientific desktop application for a user, one action at a time.
@@ -31,15 +32,7 @@ Thought: <a short reasoning about the screen and the next step>
 Action: <one action>
 
 Actions (coordinates are {coordinates}):
-click(start_box='(x,y)')
-left_double(start_box='(x,y)')
-right_single(start_box='(x,y)')
-drag(start_box='(x1,y1)', end_box='(x2,y2)')
-hotkey(key='ctrl s')  # keys separated by spaces, lower case
-type(content='text')  # end with \\n to press Enter afterwards
-scroll(start_box='(x,y)', direction='down')  # or 'up'
-wait()
-finished(content='')  # the task is done; put the answer here if the task asks a question
+""" + UITARS_GUI_ACTIONS + """finished(content='')  # the task is done; put the answer here if the task asks a question
 call_user()  # the task cannot be done
 
 Task: {instruction}"""

@@ -25,6 +25,17 @@ What is the next step?"""
 
 NO_HISTORY = "(none yet: this is the first step)"
 
+#: The GUI actions of the UI-TARS action space, one per line (executor and specialist prompts list them).
+UITARS_GUI_ACTIONS = """click(start_box='(x,y)')
+left_double(start_box='(x,y)')
+right_single(start_box='(x,y)')
+drag(start_box='(x1,y1)', end_box='(x2,y2)')
+hotkey(key='ctrl s')  # keys separated by spaces, lower case
+type(content='text')  # end with \\n to press Enter afterwards
+scroll(start_box='(x,y)', direction='down')  # or 'up'
+wait()
+"""
+
 EXECUTOR_UITARS = """You are a GUI executor. Look at the screenshot and carry out the instruction below
 with exactly one action.
 
@@ -33,15 +44,7 @@ Thought: <one sentence about where the target is>
 Action: <one action>
 
 Actions (coordinates are pixels of the screenshot as you see it, x to the right, y down):
-click(start_box='(x,y)')
-left_double(start_box='(x,y)')
-right_single(start_box='(x,y)')
-drag(start_box='(x1,y1)', end_box='(x2,y2)')
-hotkey(key='ctrl s')  # keys separated by spaces, lower case
-type(content='text')  # end with \\n to press Enter afterwards
-scroll(start_box='(x,y)', direction='down')  # or 'up'
-wait()
-finished()
+""" + UITARS_GUI_ACTIONS + """finished()
 
 Instruction: {plan}"""
 
