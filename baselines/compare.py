@@ -227,10 +227,8 @@ def run_compare(config: CompareConfig, pool: EpisodePool | None = None, progress
 def _default_pool(config: CompareConfig, agents: dict[str, AgentSpec], out: Path) -> EpisodePool:
     """A Ray pool with ``ray`` (``envs`` actors, or every declared desktop), else local workers."""
     if config.ray is not None:
-        env = config.env
-        kwargs = {"provider": env.provider, "max_steps": env.max_steps, "screen_size": env.screen_size} \
-            if isinstance(env, EnvOptions) else {}
-        return RayPool(agents, kwargs, out, address=config.ray or None, size=config.envs if config.envs > 1 else None)
+        return RayPool(agents, config.env, out, address=config.ray or None,
+                       size=config.envs if config.envs > 1 else None, save_frames=config.save_frames)
     if config.envs <= 1:
         return InlinePool(agents, config.env, out, config.save_frames)
     return ProcessPool(config.envs, agents, config.env, out, config.save_frames)

@@ -1,9 +1,9 @@
-"""Where comparison episodes run: in this process, or in worker processes with one desktop each.
+"""Where comparison episodes run: in this process, in worker processes, or on Ray actors; one desktop each.
 
 A pool takes :class:`~baselines.episodes.EpisodeJob` items and yields one
 :class:`~baselines.episodes.EpisodeRecord` per job, in any order, each exactly once; a job
 whose worker dies comes back as a failed record naming the cause. Anything with the same
-``run(jobs)`` method can replace these (e.g. a Ray actor pool or vector envs).
+``run(jobs)`` method can replace these (e.g. vector envs).
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import queue
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -145,46 +147,58 @@ def _worker_main(index: int, specs: dict[str, AgentSpec], env_factory: EnvFactor
         worker.close()
 
 
-class SpecFactory:
-    """An agent factory for :class:`sciboard_gym.distributed.EnvPool`: ``(task, seed) -> agent`` from a spec."""
+class RecordedEpisodes:
+    """Runs on a Ray actor: plays a job with an :class:`EpisodeWorker` kept in the actor's state and
+    returns its record with the episode folder's files (the actor may be on another host)."""
 
-    def __init__(self, spec: AgentSpec, screen_size: tuple[int, int]):
-        self.spec, self.screen_size = spec, screen_size
+    def __init__(self, specs: dict[str, AgentSpec], env_factory: EnvFactory, save_frames: bool = True):
+        self.specs, self.env_factory, self.save_frames = specs, env_factory, save_frames
 
-    def __call__(self, task: Any, seed: int | None) -> Any:
-        from baselines.specs import EpisodeContext
-
-        return self.spec.build(EpisodeContext(task, self.screen_size, seed or 0))
+    def __call__(self, worker: Any, job: EpisodeJob) -> tuple[EpisodeRecord, dict[str, bytes]]:
+        episodes = worker.state.get("compare")
+        if episodes is None:  # closed with the actor (EnvWorker.close closes its state)
+            scratch = Path(tempfile.mkdtemp(prefix="sciboard-episodes-"))
+            episodes = worker.state["compare"] = EpisodeWorker(self.specs, self.env_factory, scratch,
+                                                               self.save_frames)
+        record = episodes.run(job)
+        folder = episodes.out / job.folder
+        files = {path.relative_to(folder).as_posix(): path.read_bytes()
+                 for path in sorted(folder.rglob("*")) if path.is_file()}
+        shutil.rmtree(folder, ignore_errors=True)
+        return record, files
 
 
 class RayPool:
     """Episodes on the actors of a Ray cluster (:class:`sciboard_gym.distributed.EnvPool`), one desktop each.
 
-    Actors may run on other hosts, so episodes are not recorded as trajectories: the records
-    (and ``result.json`` files, written here) hold the outcome, steps, time and error.
+    Each actor plays jobs like a local worker; the episode's files (trajectory, frames,
+    ``result.json``) come back with its record and are written under ``out`` here, so a
+    run on a cluster leaves the same folders, viewer and resumable results as a local one.
+    A job whose actor died ``max_attempts`` times comes back as a failed record.
     """
 
-    def __init__(self, specs: dict[str, AgentSpec], env_kwargs: dict[str, Any], out: Path,
-                 address: str | None = None, size: int | None = None):
-        self.specs, self.env_kwargs, self.out = specs, env_kwargs, out
-        self.address, self.size = address, size
+    def __init__(self, specs: dict[str, AgentSpec], env_factory: EnvFactory, out: Path,
+                 address: str | None = None, size: int | None = None, save_frames: bool = True):
+        self.specs, self.env_factory, self.out = specs, env_factory, out
+        self.address, self.size, self.save_frames = address, size, save_frames
 
     def run(self, jobs: Sequence[EpisodeJob]) -> Iterator[EpisodeRecord]:
-        from sciboard_gym.distributed import EnvPool, EpisodeRequest
+        from sciboard_gym.distributed import EnvPool
 
         if not jobs:
             return
-        screen = tuple(self.env_kwargs.get("screen_size", (1920, 1080)))
-        factories = {name: SpecFactory(spec, (int(screen[0]), int(screen[1]))) for name, spec in self.specs.items()}
-        requests = [EpisodeRequest(job.agent, job.task, job.seed) for job in jobs]
-        with EnvPool(size=self.size, address=self.address, env_kwargs=self.env_kwargs) as pool:
-            for outcome in pool.run_episodes(factories, requests):
-                job, result = jobs[outcome.index], outcome.result
-                if result is None:
+        play = RecordedEpisodes(self.specs, self.env_factory, self.save_frames)
+        with EnvPool(size=self.size, address=self.address) as pool:
+            for outcome in pool.map(play, jobs):
+                job = jobs[outcome.index]
+                folder = self.out / job.folder
+                shutil.rmtree(folder, ignore_errors=True)
+                if outcome.value is None:
                     record = failed_record(job, outcome.error or "the episode did not run")
                 else:
-                    record = EpisodeRecord(job.agent, job.app, job.task, job.repeat, result.success, result.reward,
-                                           result.steps, result.seconds, result.agent_error or result.error,
-                                           job.folder)
+                    record, files = outcome.value
+                    for name, data in files.items():
+                        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+                        (folder / name).write_bytes(data)
                 write_result(self.out, record)
                 yield record

@@ -34,6 +34,11 @@ def test_compare_runs_on_ray_actors_and_resumes(local_ray: None, tmp_path: Path)
     oracle = [r for r in result.records if r.agent == "oracle"]
     assert all(r.success and r.error is None and r.steps == 3 for r in oracle)
     assert (tmp_path / "summary.md").exists() and (tmp_path / "viewer.html").exists()
+    for record in result.records:  # the trajectories came back from the actors
+        folder = tmp_path / record.folder
+        steps = (folder / "steps.jsonl").read_text().splitlines()
+        assert (folder / "result.json").exists() and len(steps) == record.steps
+        assert (folder / "episode.json").exists() and len(list(folder.glob("*.png"))) == record.steps + 1
     again = []
     run_compare(config, progress=False, tasks=tasks, on_record=again.append)
     assert again == []  # every episode already has its result
