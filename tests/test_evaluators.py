@@ -199,3 +199,43 @@ def test_reset_seed_picks_the_variant_and_info_reports_it():
     provider.probes["variables"] = {}                             # the answer alone
     assert env.step(f'answer("{v}")')[1] == 0.0
     env.close()
+
+
+# --- free-text answers -----------------------------------------------------------------
+
+@pytest.mark.parametrize("answer,ok", [("Eastham", True), ("eastham.", True), (" 'Eastham' ", True), ("“Eastham”", True),
+                                       ("Eastham!", True), ("Eastham or Fernhill", False), ("Easthams", False)])
+def test_answer_text_ignores_quotes_case_and_a_final_full_stop(answer, ok):
+    task = Task.from_dict({"id": "kalgebra/t", "app": "kalgebra", "instruction": "Name the highest town, please.",
+                           "max_steps": 2, "evaluate": [{"check": "answer_text", "args": {"text": "Eastham"}}],
+                           "oracle": ['answer("Eastham")']})
+    passed, _ = get_adapter("kalgebra").evaluate(task, FakeClient({}), answer)
+    assert passed is ok
+
+
+@pytest.mark.parametrize("answer,ok", [("DCAW", True), ("d-c-a-w", True), ("DCA W.", True), ("D, C, A, W", True),
+                                       ("WACD", False), ("DCA", False)])
+def test_sequence_answers_in_usual_notations(answer, ok):
+    task = Task.from_dict({"id": "pymol/t", "app": "pymol", "instruction": "Read the sequence of pept, please.",
+                           "max_steps": 2, "evaluate": [{"check": "answer_sequence", "args": {"selection": "pept"}}],
+                           "oracle": ['answer("DCAW")']})
+    passed, _ = get_adapter("pymol").evaluate(task, FakeClient({"sequence": "DCAW"}), answer)
+    assert passed is ok
+
+
+@pytest.mark.parametrize("latex,words", [
+    (r"\textit{Arnica montana}", "arnica montana"), (r"{} Arnica  montana.", "arnica montana"),
+    (r"Arnica~\emph{montana};", "arnica montana"), ("Hydrogen peroxide", "hydrogen peroxide"),
+])
+def test_list_items_compare_the_words_they_print(latex, words):
+    from sciboard_gym.apps.latex import plain_words
+
+    assert plain_words(latex) == words
+
+
+@pytest.mark.parametrize("path,key", [("plot.png", "plot"), ("./plot.png", "plot"), ("plot", "plot"),
+                                      ("figs/plot.pdf", "figs/plot"), ("./figs/plot", "figs/plot")])
+def test_graphics_compare_without_extension_or_leading_dot(path, key):
+    from sciboard_gym.apps.latex import graphic_key
+
+    assert graphic_key(path) == key

@@ -183,6 +183,70 @@ def test_answers_are_compared_with_what_grass_computes():
     assert check("answer_raster_count", counts, answer="4382.48", name="landuse", value="4", scale=0.04)[0]
 
 
+TOWN_RECORDS = [{"cat": 1, "name": "Aldbrook"}, {"cat": 2, "name": "Eastham"}, {"cat": 3, "name": "Fernhill"}]
+TOWN_POINTS = [{"cat": 1.0, "x": 602150.0, "y": 5127400.0, "z": 0.0}, {"cat": 2.0, "x": 609200.0, "y": 5121700.0,
+               "z": 0.0}, {"cat": 3.0, "x": 605300.0, "y": 5125400.0, "z": 0.0}]
+LAKE_RECORDS = [{"cat": 1, "name": "Silver Tarn"}, {"cat": 2, "name": "Black Loch"}]
+LAKE_AREAS = [{"cat": 1.0, "area": 1165000.0}, {"cat": 2.0, "area": 1090000.0}]
+
+
+class FakeTownsClient:
+    """Canned points and areas, and rasters that are functions of the easting (``raster_value`` per point):
+    elevation = (east - 600000) / 10 + 1, rainfall 499 more."""
+
+    def __init__(self, records: list | None = None):
+        self.records = records
+
+    def probe(self, name, args):
+        if name == "vector_attributes":
+            return self.records or (TOWN_RECORDS if args["map"] == "towns" else LAKE_RECORDS)
+        if name == "vector_measures":
+            return TOWN_POINTS if args["option"] == "coor" else LAKE_AREAS
+        if name == "raster_value":
+            return (args["east"] - 600000) / 10 + (1 if args["map"] == "elevation" else 500)
+        raise AssertionError(name)
+
+
+def _read_then_check(check_name: str, answer: str, client=None, **args):
+    task = Task.from_dict({"id": "grass/t", "app": "grass", "instruction": "A canned task for a check.",
+                           "max_steps": 2, "evaluate": [{"check": check_name, "args": args}], "oracle": ["done()"]})
+    client = client or FakeTownsClient()
+    seen = adapter.ADAPTER.read_at_reset(task, client)
+    return adapter.ADAPTER.evaluate(task, client, answer, seen)[1][0]
+
+
+def test_answers_about_one_feature_are_read_at_reset():
+    at = {"vector": "towns", "raster": "elevation", "key_column": "name", "key": "Fernhill", "tolerance": 1e-5}
+    assert _read_then_check("answer_raster_at_feature", "531 m", **at).passed          # (605300-600000)/10 + 1
+    assert not _read_then_check("answer_raster_at_feature", "921", **at).passed         # Eastham's value
+    result = _read_then_check("answer_raster_at_feature", "531", **{**at, "key": "Nowhere"})
+    assert not result.passed and not result.raised
+    extreme = {"vector": "towns", "raster": "elevation", "label_column": "name"}
+    assert _read_then_check("answer_feature_extreme", "Eastham.", **extreme).passed
+    assert _read_then_check("answer_feature_extreme", "aldbrook", **extreme, extreme="min").passed
+    assert not _read_then_check("answer_feature_extreme", "Eastham or Fernhill", **extreme).passed
+    area = {"vector": "lakes", "key_column": "name", "key": "Black Loch"}
+    assert _read_then_check("answer_feature_area", "109 ha", **area).passed
+    assert _read_then_check("answer_feature_area", "1.09", **area, units="square_kilometers").passed
+    assert not _read_then_check("answer_feature_area", "116.5", **area).passed
+
+
+def test_attribute_matches_raster_samples_the_points():
+    wells = [{"cat": 1, "elevation": 216.0}, {"cat": 2, "elevation": 921.0}, {"cat": 3, "elevation": 531.0}]
+    args = {"name": "wells", "column": "elevation", "raster": "elevation"}
+    assert check_points("attribute_matches_raster", wells, **args)[0]
+    wrong = [dict(w, elevation=w["elevation"] + 499) for w in wells]               # the rainfall raster's values
+    assert not check_points("attribute_matches_raster", wrong, **args)[0]
+    assert not check_points("attribute_matches_raster", [dict(w, elevation=None) for w in wells], **args)[0]
+
+
+def check_points(check_name: str, records: list, **args):
+    task = Task.from_dict({"id": "grass/t", "app": "grass", "instruction": "A canned task for a check.",
+                           "max_steps": 2, "evaluate": [{"check": check_name, "args": args}], "oracle": ["done()"]})
+    ctx = CheckContext(client=FakeTownsClient(records), answer=None, task=task)
+    return adapter.ADAPTER.checks[check_name](ctx, **args)
+
+
 def test_gui_setting_walks_the_preferences_path():
     prefs = {"gui_settings": {"display": {"autoZooming": {"enabled": True}}}}
     assert check("gui_setting", prefs, path="display/autoZooming/enabled", value=True)[0]
@@ -202,7 +266,7 @@ def test_at_least_thirty_tasks_of_mixed_kinds():
 
 def test_broken_grass_task_is_rejected_with_the_field():
     adapter_ = get_adapter("grass")
-    good = load_app_tasks("grass")[0].to_dict()
+    good = {k: v for k, v in load_app_tasks("grass")[0].to_dict().items() if k != "alternatives"}
     bad_check = {**good, "evaluate": [{"check": "raster_exist", "args": {"name": "slope"}}]}
     with pytest.raises(TaskError, match=r"evaluate/0.*unknown check 'raster_exist'"):
         adapter_.validate_task(Task.from_dict(bad_check, source="bad.json"))
@@ -250,10 +314,11 @@ def test_install_gives_a_fresh_writable_copy(tmp_path):
 @needs_grass
 def test_probes_read_while_the_gui_holds_its_lock(live_env):
     env = live_env("grass")
-    env.reset(options={"task": "grass/region-cells-answer"})
+    _, reset_info = env.reset(seed=0, options={"task": "grass/region-cells-answer"})
+    res, cells = reset_info["parameters"]["res"], reset_info["parameters"]["cells"]
     client = env.provider.client
     region = client.probe("region", {})
-    assert (region["rows"], region["cols"], region["cells"]) == (150, 125, 18750)  # the task's set_region
+    assert (region["rows"], region["cols"], region["cells"]) == (6000 // res, 5000 // res, cells)  # the set_region
     info = client.probe("raster_info", {"map": "elevation"})
     assert info["datatype"] == "FCELL" and info["mapset"] == "PERMANENT" and info["rows"] == 500
     assert client.probe("raster_stats", {"map": "landuse"})["n"] == 300000  # the map's extent, not the region's
@@ -262,7 +327,7 @@ def test_probes_read_while_the_gui_holds_its_lock(live_env):
     assert client.probe("maps", {"kind": "vector", "mapset": "PERMANENT"}) == sorted(data.VECTORS)
     windows = client.probe("gui_windows", {})
     assert [w["name"] for w in windows] == [f"{data.LOCATION}/{data.USER_MAPSET} - GRASS GIS"]
-    _, reward, terminated, _, info = env.step('answer("18750")')
+    _, reward, terminated, _, info = env.step(f'answer("{cells}")')
     passed = {check["check"]: check["passed"] for check in info["checks"]}
     assert terminated and passed["answer_region"], info["checks"]  # the probe read the region under the lock
     assert not passed["history_contains"] and reward == 0.0  # but the answer alone shows no work in GRASS

@@ -194,6 +194,7 @@ class FakeCheckContext:
     ("table", {"caption": "values", "columns": 2}, False),
     ("figure", {"caption": "a plot", "graphic": "plot.png", "label": "fig:p"}, True),
     ("figure", {"caption": "a plot", "graphic": "other.png"}, False),
+    ("figure", {"caption": "a plot", "graphic": "./plot.pdf"}, True),
     ("equation", {"contains": "E=mc^2", "label": "eq:e"}, True),
     ("label_referenced", {"label": "sec:intro"}, True),
     ("label_referenced", {"label": "tab:v"}, False),

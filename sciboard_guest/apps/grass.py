@@ -371,6 +371,33 @@ def vector_attributes(ctx: AppContext, map: str, mapset: str = "", layer: int = 
     return records
 
 
+#: ``v.to.db -p`` options the ``vector_measures`` probe reads: the units it asks for and the columns printed.
+MEASURES = {"coor": ("", ("cat", "x", "y", "z")), "area": ("meters", ("cat", "area")),
+            "length": ("meters", ("cat", "length"))}
+
+
+@APP.probe("vector_measures")
+def vector_measures(ctx: AppContext, map: str, option: str, mapset: str = "") -> list[dict[str, float]]:
+    """Per-feature geometry (``v.to.db -p``): ``coor`` gives cat, x, y, z; ``area`` (m²) and ``length`` (m)
+    give cat and the value. A header line, when GRASS prints one, is skipped."""
+    if option not in MEASURES:
+        raise BadArgument(f"option must be one of {sorted(MEASURES)}")
+    qualified = _require(ctx, "vector", map, mapset)
+    units, columns = MEASURES[option]
+    argv = ["v.to.db", "-p", f"map={qualified}", f"option={option}", "separator=|"]
+    out = _grass(ctx, argv + ([f"units={units}"] if units else []))
+    rows = []
+    for line in out.splitlines():
+        fields = line.split("|")
+        try:
+            rows.append({key: float(value) for key, value in zip(columns, fields, strict=True)})
+        except ValueError:
+            continue  # a header or a message, not a feature
+    if len(rows) > 20000:
+        raise AppError(f"{map} has too many features to measure")
+    return rows
+
+
 @APP.probe("region")
 def region(ctx: AppContext, map: str = "", mapset: str = "") -> dict[str, Any]:
     """The GUI mapset's computational region (``g.region -g``), or the saved region ``name``."""

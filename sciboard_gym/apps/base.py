@@ -247,22 +247,28 @@ def answer_number(ctx: CheckContext, value: float, tolerance: float = 1e-6) -> t
     return close_enough(number, value, tolerance), f"answer {number:g}, expected {value:g} ± {tolerance:g}"
 
 
+def _bare(text: str) -> str:
+    """An answer without surrounding whitespace, quotes or a final full stop or exclamation mark."""
+    return text.strip().strip("\"'“”‘’").strip().rstrip(".!").strip()
+
+
 def answer_text(ctx: CheckContext, text: str, case_sensitive: bool = False) -> tuple[bool, str]:
-    """The agent answered with ``text`` (whitespace-trimmed; case-insensitive by default)."""
+    """The agent answered with ``text`` (case-insensitive by default; surrounding whitespace and quotes and a
+    final full stop do not matter)."""
     if ctx.answer is None:
         return False, "no answer was given"
-    given, expected = ctx.answer.strip(), text.strip()
+    given, expected = _bare(ctx.answer), _bare(text)
     if not case_sensitive:
         given, expected = given.lower(), expected.lower()
     return given == expected, f"answer {ctx.answer!r}, expected {text!r}"
 
 
 def answer_one_of(ctx: CheckContext, texts: list) -> tuple[bool, str]:
-    """The agent's answer is one of ``texts`` (trimmed, case-insensitive)."""
+    """The agent's answer is one of ``texts`` (case-insensitive, compared like :func:`answer_text`)."""
     if ctx.answer is None:
         return False, "no answer was given"
-    given = ctx.answer.strip().lower()
-    return given in {str(t).strip().lower() for t in texts}, f"answer {ctx.answer!r}, expected one of {texts}"
+    given = _bare(ctx.answer).lower()
+    return given in {_bare(str(t)).lower() for t in texts}, f"answer {ctx.answer!r}, expected one of {texts}"
 
 
 COMMON_CHECKS: dict[str, Check] = {

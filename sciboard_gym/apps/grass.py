@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sciboard_gym.apps.base import AppAdapter, CheckContext, close_enough, to_number
+from sciboard_gym.apps.base import AppAdapter, CheckContext, CheckFailed, close_enough, to_number
 
 ADAPTER = AppAdapter(name="grass", env_id="SciBoard-GRASS-v0", title="GRASS GIS", domain="gis")
 
@@ -185,12 +185,14 @@ def _info_field(ctx: CheckContext, probe: str, module: str, name: str, key: str,
 
 
 @ADAPTER.check("vector_column")
-def vector_column(ctx: CheckContext, name: str, column: str, type: str = "", mapset: str = "") -> tuple[bool, str]:
-    """The vector's attribute table has ``column`` (of SQL ``type`` when given, e.g. INTEGER, DOUBLE PRECISION)."""
+def vector_column(ctx: CheckContext, name: str, column: str, type: str | list = "", mapset: str = "") -> tuple[bool, str]:
+    """The vector's attribute table has ``column`` (of SQL ``type`` when given, e.g. INTEGER, DOUBLE PRECISION,
+    or of one of a list of types)."""
     columns = ctx.probe("vector_info", map=name, mapset=mapset)["columns"]
     if column not in columns:
         return False, f"{name} columns {sorted(columns)} lack {column!r}"
-    ok = not type or columns[column].upper() == type.upper()
+    types = {type.upper()} if isinstance(type, str) else {str(t).upper() for t in type}
+    ok = not type or columns[column].upper() in types
     return ok, f"{name}.{column} is {columns[column]}" + (f", expected {type}" if type else "")
 
 
@@ -220,6 +222,30 @@ def attribute_all(ctx: CheckContext, name: str, column: str, low: float | None =
         return False, f"{name}.{column}: {len(rows)} records, not all numbers: {read[:10]}"
     ok = all((low is None or v >= low) and (high is None or v <= high) for v in values)
     return ok, f"{name}.{column} ranges {_lo(values):g}..{_hi(values):g}, wanted [{low}, {high}]"
+
+
+#: How many features ``attribute_matches_raster`` compares with the raster (spread over the table).
+MATCH_SAMPLE = 8
+
+
+@ADAPTER.check("attribute_matches_raster")
+def attribute_matches_raster(ctx: CheckContext, name: str, column: str, raster: str, tolerance: float = 1e-4,
+                             mapset: str = "") -> tuple[bool, str]:
+    """Every record of the point map has a number in ``column``, and at up to MATCH_SAMPLE points spread over
+    the map it equals ``raster``'s value there (within ``tolerance``): the column was sampled from that raster."""
+    rows = {int(r["cat"]): to_number(r.get(column)) for r in _records(ctx, name, mapset) if "cat" in r}
+    if not rows or any(v is None for v in rows.values()):
+        return False, f"{name}.{column}: not every record holds a number ({list(rows.values())[:10]})"
+    points = _measures(ctx, name, "coor", mapset)
+    cats = sorted(set(rows) & set(points))
+    if not cats:
+        return False, f"{name} has no point features with attributes"
+    sample = cats[:: max(1, len(cats) // MATCH_SAMPLE)][:MATCH_SAMPLE]
+    for cat in sample:
+        value = ctx.probe("raster_value", map=raster, east=points[cat]["x"], north=points[cat]["y"])
+        if value is None or not close_enough(float(rows[cat] or 0.0), value, tolerance):
+            return False, f"{name}.{column} of cat {cat} is {rows[cat]}, {raster} there is {value}"
+    return True, f"{name}.{column} matches {raster} at cats {sample}"
 
 
 def _lo(values: list) -> float:
@@ -455,3 +481,88 @@ def answer_region(ctx: CheckContext, key: str, tolerance: float = 1e-6) -> tuple
     if given is None or not isinstance(expected, (int, float)):
         return False, f"answer {ctx.answer!r}, region {key} = {expected!r}"
     return close_enough(given, float(expected), tolerance), f"answer {given:g}, expected {expected}"
+
+
+# --- answers about single features, judged against the maps as they were at reset ------------
+
+#: Area units an answer may be asked in, as square metres per unit.
+AREA_UNITS = {"square_meters": 1.0, "hectares": 1e4, "square_kilometers": 1e6, "acres": 4046.8564224}
+
+
+def _feature_cat(ctx: CheckContext, name: str, key_column: str, key: Any, mapset: str) -> int:
+    rows = [r for r in _records(ctx, name, mapset) if _compare(r.get(key_column), key, 0.0)]
+    if len(rows) != 1 or "cat" not in rows[0]:
+        raise CheckFailed(f"{len(rows)} records of {name} have {key_column} = {key!r}, expected one")
+    return int(rows[0]["cat"])
+
+
+def _measures(ctx: CheckContext, name: str, option: str, mapset: str) -> dict[int, dict[str, float]]:
+    return {int(m["cat"]): m for m in ctx.probe("vector_measures", map=name, option=option, mapset=mapset)}
+
+
+def _raster_at_points(ctx: CheckContext, vector: str, raster: str, label_column: str,
+                      mapset: str = "") -> dict[str, float | None]:
+    """{label: raster value at the point} for every point feature of ``vector``."""
+    points = _measures(ctx, vector, "coor", mapset)
+    labels = {int(r["cat"]): str(r.get(label_column)) for r in _records(ctx, vector, mapset) if "cat" in r}
+    return {labels.get(cat, str(cat)): ctx.probe("raster_value", map=raster, east=p["x"], north=p["y"])
+            for cat, p in sorted(points.items())}
+
+
+def _raster_at_feature_reader(ctx: CheckContext, vector: str, raster: str, key_column: str, key: Any,
+                              tolerance: float = 1e-6, mapset: str = "") -> float | None:
+    point = _measures(ctx, vector, "coor", mapset).get(_feature_cat(ctx, vector, key_column, key, mapset))
+    if point is None:
+        raise CheckFailed(f"the feature of {vector} with {key_column} = {key!r} is not a point")
+    return ctx.probe("raster_value", map=raster, east=point["x"], north=point["y"])
+
+
+@ADAPTER.check("answer_raster_at_feature", at_reset=_raster_at_feature_reader)
+def answer_raster_at_feature(ctx: CheckContext, vector: str, raster: str, key_column: str, key: Any,
+                             tolerance: float = 1e-6, mapset: str = "") -> tuple[bool, str]:
+    """The answer is ``raster``'s value at the point of ``vector`` whose ``key_column`` is ``key``
+    (e.g. the elevation at a town), as GRASS read it when the episode began."""
+    expected, given = ctx.at_reset, _answer(ctx)
+    if expected is None or given is None:
+        return False, f"answer {ctx.answer!r}, {raster} at {key!r} = {expected!r}"
+    return close_enough(given, expected, tolerance), f"answer {given:g}, {raster} at {key} = {expected:.10g}"
+
+
+def _extreme_reader(ctx: CheckContext, vector: str, raster: str, label_column: str, extreme: str = "max",
+                    mapset: str = "") -> dict[str, float | None]:
+    return _raster_at_points(ctx, vector, raster, label_column, mapset)
+
+
+@ADAPTER.check("answer_feature_extreme", at_reset=_extreme_reader)
+def answer_feature_extreme(ctx: CheckContext, vector: str, raster: str, label_column: str, extreme: str = "max",
+                           mapset: str = "") -> tuple[bool, str]:
+    """The answer names (``label_column``, case-insensitive, a trailing full stop ignored) the point of
+    ``vector`` where ``raster`` is highest (``extreme`` "max") or lowest ("min"), as read at reset."""
+    if extreme not in ("max", "min"):
+        raise ValueError("extreme must be max or min")
+    values = {label: v for label, v in (ctx.at_reset or {}).items() if v is not None}
+    if ctx.answer is None or not values:
+        return False, f"answer {ctx.answer!r}; {raster} at the points of {vector}: {values}"
+    pick = max if extreme == "max" else min
+    expected = pick(values, key=lambda label: values[label])
+    given = ctx.answer.strip().rstrip(".").strip().lower()
+    return given == expected.lower(), f"answer {ctx.answer!r}, the {extreme} of {raster} is at {expected}"
+
+
+def _area_reader(ctx: CheckContext, vector: str, key_column: str, key: Any, units: str = "hectares",
+                 tolerance: float = 1e-6, mapset: str = "") -> float | None:
+    if units not in AREA_UNITS:
+        raise CheckFailed(f"units must be one of {sorted(AREA_UNITS)}")
+    area = _measures(ctx, vector, "area", mapset).get(_feature_cat(ctx, vector, key_column, key, mapset))
+    return None if area is None else area["area"] / AREA_UNITS[units]
+
+
+@ADAPTER.check("answer_feature_area", at_reset=_area_reader)
+def answer_feature_area(ctx: CheckContext, vector: str, key_column: str, key: Any, units: str = "hectares",
+                        tolerance: float = 1e-6, mapset: str = "") -> tuple[bool, str]:
+    """The answer is the area, in ``units``, of the area feature of ``vector`` whose ``key_column`` is
+    ``key``, as GRASS measured it when the episode began."""
+    expected, given = ctx.at_reset, _answer(ctx)
+    if expected is None or given is None:
+        return False, f"answer {ctx.answer!r}, area of {key!r} = {expected!r} {units}"
+    return close_enough(given, expected, tolerance), f"answer {given:g}, area of {key} = {expected:.10g} {units}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pylatexenc import latexwalker
+from pylatexenc.latex2text import LatexNodes2Text
 
 SECTION_LEVELS = ("part", "chapter", "section", "subsection", "subsubsection", "paragraph", "subparagraph")
 _REF_COMMANDS = ("ref", "eqref", "pageref", "autoref", "cref", "Cref", "nameref")
@@ -28,6 +29,22 @@ def normalise(text: str) -> str:
 def fold(text: str) -> str:
     """:func:`normalise` and lower-case, for lenient comparisons of titles and captions."""
     return normalise(text).casefold()
+
+
+def plain_words(text: str) -> str:
+    """The words LaTeX ``text`` prints (pylatexenc's text rendering), :func:`fold`-ed, without a final ``.``,
+    ``,`` or ``;``: ``\\textit{Arnica montana}.`` and ``{} arnica  montana`` are both ``arnica montana``."""
+    return fold(LatexNodes2Text().latex_to_text(text)).rstrip(".,;").strip()
+
+
+def graphic_key(path: str) -> str:
+    """An ``\\includegraphics`` file without a leading ``./`` and without its extension."""
+    path = path.strip()
+    while path.startswith("./"):
+        path = path[2:]
+    head, _, name = path.rpartition("/")
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return f"{head}/{stem}" if head else stem
 
 
 MATH_ENVIRONMENTS = ("equation", "equation*", "align", "align*", "gather", "gather*", "multline", "multline*",

@@ -9,6 +9,7 @@ compare the agent's answer with what PyMOL itself computes on the current state.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sciboard_gym.apps.base import AppAdapter, CheckContext, CheckFailed, close_enough, to_number
@@ -280,11 +281,12 @@ def answer_angle(ctx: CheckContext, atom1: str, atom2: str, atom3: str, toleranc
 
 @ADAPTER.check("answer_sequence")
 def answer_sequence(ctx: CheckContext, selection: str) -> tuple[bool, str]:
-    """The answer is the one-letter sequence PyMOL reports for ``selection`` (spaces ignored)."""
+    """The answer is the one-letter sequence PyMOL reports for ``selection``, in either case; spaces, hyphens
+    and commas between letters and a final full stop are ignored (``DCAW``, ``d-c-a-w``, ``DCA W.``)."""
     if ctx.answer is None:
         return False, "no answer was given"
     found = ctx.probe("sequence", selection=selection)
-    given = "".join(ctx.answer.split()).upper()
+    given = re.sub(r"[\s,\-]+", "", ctx.answer.strip().rstrip(".")).upper()
     return bool(found) and given == found, f"answer {given!r}, PyMOL's sequence {found!r}"
 
 

@@ -84,9 +84,13 @@ def time_rate(ctx: CheckContext, min_rate: float, max_rate: float) -> tuple[bool
 
 @ADAPTER.check("time_is_now")
 def time_is_now(ctx: CheckContext) -> tuple[bool, str]:
-    """The simulation follows the computer's clock (Stellarium's 'current time' mode)."""
+    """The simulation shows the present moment (Stellarium's 'current time') and its clock runs at real-time
+    speed (1 s/s), so it keeps following the computer's clock."""
     state = ctx.probe("status")
-    return state["is_time_now"], f"time {state['utc']} UTC; following the system clock: {state['is_time_now']}"
+    real_time = abs(float(state["time_rate"]) - 1.0) < 0.01
+    return bool(state["is_time_now"]) and real_time, (
+        f"time {state['utc']} UTC; following the system clock: {state['is_time_now']}; "
+        f"clock rate {float(state['time_rate']):g} s/s, expected 1")
 
 
 @ADAPTER.check("location_is")

@@ -19,8 +19,10 @@ from sciboard_gym.apps.latex import (
     commands,
     contains_latex,
     fold,
+    graphic_key,
     list_items,
     normalise,
+    plain_words,
     tabular_shape,
 )
 
@@ -207,13 +209,14 @@ def environment_contains(ctx: CheckContext, name: str, text: str) -> tuple[bool,
 
 @ADAPTER.check("list_items")
 def list_items_check(ctx: CheckContext, items: list, kind: str = "itemize") -> tuple[bool, str]:
-    """Some ``kind`` list (itemize/enumerate/description) has exactly ``items``, in order (case-insensitive)."""
+    """Some ``kind`` list (itemize/enumerate/description) has exactly ``items``, in order, comparing the words
+    each item prints (case, formatting such as ``\\textit`` and a final full stop do not matter)."""
     if kind not in ("itemize", "enumerate", "description"):
         raise ValueError("kind must be itemize, enumerate or description")
     doc = _document(ctx)
     lists = [list_items(env.body) for env in doc.environments(kind)]
-    wanted = [fold(str(i)) for i in items]
-    ok = any([fold(i) for i in found] == wanted for found in lists)
+    wanted = [plain_words(str(i)) for i in items]
+    ok = any([plain_words(i) for i in found] == wanted for found in lists)
     return ok, f"{kind} lists {lists}, expected {items}"
 
 
@@ -244,17 +247,17 @@ def table(ctx: CheckContext, caption: str, label: str | None = None, columns: in
 
 @ADAPTER.check("figure")
 def figure(ctx: CheckContext, caption: str, graphic: str, label: str | None = None) -> tuple[bool, str]:
-    """A figure float that includes ``graphic`` (extension optional), with a caption containing ``caption``."""
+    """A figure float that includes ``graphic`` (extension and a leading ``./`` optional), with a caption
+    containing ``caption``."""
     doc = _document(ctx)
     seen = []
-    stem = graphic.rsplit(".", 1)[0] if "." in graphic else graphic
     for env in doc.environments("figure"):
         captions = [normalise(c.args[0]) for c in commands(env.body, "caption")]
         labels = [c.args[0].strip() for c in commands(env.body, "label")]
         graphics = [c.args[0].strip() for c in commands(env.body, "includegraphics")]
         seen.append({"captions": captions, "labels": labels, "graphics": graphics})
         if (any(fold(caption) in fold(c) for c in captions)
-                and any(g in (graphic, stem) for g in graphics)
+                and any(graphic_key(g) == graphic_key(graphic) for g in graphics)
                 and (label is None or label in labels)):
             return True, f"figure {captions} showing {graphics}"
     return False, f"figures {seen}, expected caption {caption!r} showing {graphic!r} labelled {label}"

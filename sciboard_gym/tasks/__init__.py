@@ -45,11 +45,12 @@ class Step:
 @dataclass(frozen=True)
 class Alternative:
     """Another action sequence for the task and whether it must pass (a correct solution) or fail
-    (a near miss)."""
+    (a near miss); ``fails`` names the checks a near miss must fail (empty: any check may)."""
 
     actions: tuple[str, ...]
     expect: str
     note: str = ""
+    fails: tuple[str, ...] = ()
 
 
 #: How many seeds the loader draws to check that every variant of a task is well-formed.
@@ -92,10 +93,11 @@ class Task:
             evaluate=tuple(Step(c["check"], dict(c.get("args", {}))) for c in data["evaluate"]),
             oracle=tuple(data["oracle"]), difficulty=data.get("difficulty", "medium"),
             tags=tuple(data.get("tags", [])), source=source, parameters=dict(data.get("parameters", {})),
-            alternatives=tuple(Alternative(tuple(a["actions"]), a["expect"], a.get("note", ""))
-                               for a in data.get("alternatives", [])),
+            alternatives=tuple(Alternative(tuple(a["actions"]), a["expect"], a.get("note", ""),
+                                           tuple(a.get("fails", []))) for a in data.get("alternatives", [])),
         )
         task._check_parameters()
+        task._check_alternatives()
         for seed in range(VALIDATION_SEEDS if task.parameters else 1):
             task.variant(seed)._check_actions()
         return task
@@ -114,6 +116,17 @@ class Task:
                                     "which is not an earlier parameter")
             if name not in used and not re.search(rf"\b{name}\b", formulas):
                 raise TaskError(f"{self.source}: field 'parameters/{name}': the parameter is never used")
+
+    def _check_alternatives(self) -> None:
+        checks = {c.name for c in self.evaluate}
+        for index, alternative in enumerate(self.alternatives):
+            if alternative.fails and alternative.expect != "fail":
+                raise TaskError(f"{self.source}: field 'alternatives/{index}/fails': only a near miss "
+                                "(\"expect\": \"fail\") names the checks it fails")
+            for name in alternative.fails:
+                if name not in checks:
+                    raise TaskError(f"{self.source}: field 'alternatives/{index}/fails': {name!r} is not one of "
+                                    f"the task's checks ({', '.join(sorted(checks))})")
 
     def _check_actions(self) -> None:
         from sciboard_gym import actions
@@ -200,7 +213,7 @@ class Task:
             data["parameters"] = self.parameters
         if self.alternatives:
             data["alternatives"] = [{"actions": list(a.actions), "expect": a.expect, "note": a.note}
-                                    for a in self.alternatives]
+                                    | ({"fails": list(a.fails)} if a.fails else {}) for a in self.alternatives]
         return data
 
 
@@ -291,6 +304,28 @@ def get_task(task_id: str) -> Task:
         if task.id == task_id:
             return task
     raise TaskError(f"unknown task {task_id!r}")
+
+
+def alternative_coverage(tasks: list[Task] | tuple[Task, ...]) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per check type (``(app, check)``): how many correct alternatives and near misses exercise it.
+
+    A correct alternative must pass every check of its task, so it counts for each check type the
+    task uses; a near miss counts for the checks it names in ``fails`` (all the task's checks when it
+    names none). Every check type the tasks use appears, with zeros when nothing exercises it.
+    """
+    counts: dict[tuple[str, str], list[int]] = {}
+    for task in tasks:
+        kinds = {c.name for c in task.evaluate}
+        for kind in kinds:
+            counts.setdefault((task.app, kind), [0, 0])
+        for alternative in task.alternatives:
+            if alternative.expect == "pass":
+                for kind in kinds:
+                    counts[(task.app, kind)][0] += 1
+            else:
+                for kind in set(alternative.fails) or kinds:
+                    counts[(task.app, kind)][1] += 1
+    return {key: (good, bad) for key, (good, bad) in sorted(counts.items())}
 
 
 def task_apps() -> list[str]:
