@@ -49,7 +49,7 @@ def test_districts_tile_the_region_and_lake_areas_are_known():
     r = data.REGION
     total = sum(_shoelace(ring) for _, _, ring in data.DISTRICTS)
     assert total == (r["n"] - r["s"]) * (r["e"] - r["w"])
-    # The lake-area task's answer (Black Loch, 109 ha) follows from the authored ring.
+    # The lake-area task's answers (its seeded variants) follow from the authored rings.
     assert {name: _shoelace(ring) / 10000 for name, _, ring in data.LAKES} == {
         "Silver Tarn": 116.5, "Black Loch": 109.0, "Reed Pond": 47.0}
     assert sum(pop for _, _, _, pop, _ in data.TOWNS) == 49280
@@ -315,7 +315,7 @@ def test_install_gives_a_fresh_writable_copy(tmp_path):
 def test_probes_read_while_the_gui_holds_its_lock(live_env):
     env = live_env("grass")
     _, reset_info = env.reset(seed=0, options={"task": "grass/region-cells-answer"})
-    res, cells = reset_info["parameters"]["res"], reset_info["parameters"]["cells"]
+    res, cells = reset_info["parameters"]["r"]["res"], reset_info["parameters"]["r"]["cells"]
     client = env.provider.client
     region = client.probe("region", {})
     assert (region["rows"], region["cols"], region["cells"]) == (6000 // res, 5000 // res, cells)  # the set_region
