@@ -1,13 +1,22 @@
-"""Reset time, step overhead and the frame paths, sandboxed and on the host, measured side by side.
+"""Step time (settle included), staleness, reset time and idle CPU per app: old and new paths side by side.
 
-    .venv/bin/python benchmarks/env_step.py [--app kalgebra] [--steps 40] [--resets 10]
+    .venv/bin/python benchmarks/env_step.py [--apps kalgebra,pymol] [--tasks 0] [--resets 8] [--idle 5]
 
-Two envs of the same app run at once: the default sandboxed desktop (the pinned tree under
-bubblewrap, guest over a Unix socket) and ``sandbox=False`` (the host's own packages); their
-resets and steps are interleaved so both see the same machine load. Step overhead = wall time
-of ``env.step`` minus the time the guest spent waiting for the screen to settle
-(``info["settle_seconds"]``): parsing, the input request, the settle request's round trip and
-the screenshot. Goals at 1920x1080: overhead <= 30 ms, KAlgebra reset <= 2 s.
+One sandboxed env per app (1920x1080). For every task of the app (``--tasks N``: the first N only),
+the oracle is played twice, once per path, interleaved task by task so both paths see the same load:
+
+- old: the guest settles by copying and comparing whole frames every 30 ms with a 0.2 s quiet window,
+  and types through one ``xdotool`` process per key chord or line;
+- new: the guest settles on X DAMAGE events with the app's own quiet window, and types through XTEST
+  on its open X connection.
+
+Stale rate: after each oracle step the observation ``step`` returned is compared with the screen
+grabbed again 1.0 s and 1.5 s later; the step is stale when it matches neither (two grabs half a
+second apart, so a blinking text caret alone is never counted). It must be 0.
+Reset: ``reset`` of the app's first task, alternating relaunch (old) and in-place restore (new).
+Frame grab: the local provider's read of Xvfb's mapped framebuffer, old (slice, then convert) and
+new (convert straight out of the map). Idle CPU: the share of one core used by every process of the sandbox (X server, window manager,
+buses, app, guest) over ``--idle`` seconds with nothing happening, after a reset.
 """
 
 from __future__ import annotations
@@ -15,92 +24,159 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-import warnings
-from io import BytesIO
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from PIL import Image
+import psutil
 
+from sciboard_gym import actions
 from sciboard_gym.env import SciBoardEnv
+from sciboard_gym.providers.local import LocalProvider
 from sciboard_gym.tasks import load_app_tasks
 
-MODES = {"sandboxed": True, "host": False}
+#: path -> (env.settle_quiet, the client's settle options, the client's input options, launch options)
+PATHS: dict[str, tuple[float | None, dict[str, Any], dict[str, Any], dict[str, Any]]] = {
+    "old": (0.2, {"method": "poll"}, {"via": "xdotool"}, {"fresh": True}),
+    "new": (None, {}, {}, {}),
+}
+RECHECK = (1.0, 0.5)  # seconds after the step, then after that
 
 
-def median_ms(samples: list[float]) -> float:
-    return 1000 * statistics.median(samples)
+@dataclass
+class Figures:
+    steps: list[float] = field(default_factory=list)
+    settles: list[float] = field(default_factory=list)
+    stale: int = 0
+    checked: int = 0
+    resets: list[float] = field(default_factory=list)
+    idle: float = float("nan")
+    frames: list[float] = field(default_factory=list)
+
+
+def use_path(env: SciBoardEnv, path: str) -> None:
+    quiet, settle, inputs, launch = PATHS[path]
+    env.settle_quiet = quiet
+    client = env.provider.client
+    client.settle_options, client.input_options, client.launch_options = dict(settle), dict(inputs), dict(launch)
+
+
+def is_stale(env: SciBoardEnv, observed: np.ndarray) -> bool:
+    for delay in RECHECK:
+        time.sleep(delay)
+        if np.array_equal(env.provider.client.screenshot(), observed):
+            return False
+    return True
+
+
+def idle_cpu(provider: LocalProvider, seconds: float) -> float:
+    """Share of one core used by all of the desktop's processes over ``seconds``."""
+    root = psutil.Process(provider._proc.pid)  # type: ignore[union-attr]  # the sandbox's bubblewrap
+
+    def total() -> float:
+        used = 0.0
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+                used += times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+        return used
+
+    before, start = total(), time.perf_counter()
+    time.sleep(seconds)
+    return (total() - before) / (time.perf_counter() - start)
+
+
+def frame_times(provider: LocalProvider, figures: dict[str, Figures], count: int = 50) -> None:
+    """The local provider's frame grab: the older slice-then-convert (two copies) against ``Screen.rgb``."""
+    screen = provider._screen
+    assert screen is not None
+
+    def old() -> np.ndarray:
+        frame = np.frombuffer(screen.raw_bgrx(), np.uint8).reshape(screen.height, -1, 4)[:, : screen.width]
+        return frame[:, :, 2::-1].copy()
+
+    for _ in range(count):
+        for path, grab in (("old", old), ("new", screen.rgb)):
+            start = time.perf_counter()
+            grab()
+            figures[path].frames.append(time.perf_counter() - start)
+
+
+def play(env: SciBoardEnv, task_id: str, figures: Figures, check_stale: bool) -> None:
+    observation, _ = env.reset(seed=0, options={"task": task_id})
+    for action in env.task.oracle:  # type: ignore[union-attr]
+        if actions.parse(action).terminal:
+            break
+        start = time.perf_counter()
+        observation, _, terminated, truncated, info = env.step(action)
+        figures.steps.append(time.perf_counter() - start)
+        figures.settles.append(info.get("settle_seconds", 0.0))
+        if check_stale and not isinstance(actions.parse(action), actions.Wait):
+            figures.checked += 1
+            figures.stale += is_stale(env, observation["screenshot"])
+        if terminated or truncated:
+            break
+
+
+def bench_app(app: str, args: argparse.Namespace) -> dict[str, Figures]:
+    figures = {path: Figures() for path in PATHS}
+    tasks = load_app_tasks(app)[: args.tasks or None]
+    env = SciBoardEnv(app=app, max_steps=10_000)
+    try:
+        env.reset(seed=0, options={"task": tasks[0].id})
+        for i in range(args.resets):
+            for path in PATHS:
+                use_path(env, path)
+                start = time.perf_counter()
+                env.reset(seed=i, options={"task": tasks[0].id})
+                figures[path].resets.append(time.perf_counter() - start)
+        frame_times(env.provider, figures)  # type: ignore[arg-type]
+        for path in PATHS:
+            use_path(env, path)
+            env.reset(seed=0, options={"task": tasks[0].id})
+            time.sleep(1.0)
+            figures[path].idle = idle_cpu(env.provider, args.idle)  # type: ignore[arg-type]
+        for task in tasks:
+            for path in PATHS:
+                use_path(env, path)
+                play(env, task.id, figures[path], check_stale=not args.no_stale)
+    finally:
+        env.close()
+    return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--app", default="kalgebra")
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--resets", type=int, default=10)
-    parser.add_argument("--frames", type=int, default=30)
+    parser.add_argument("--apps", default="kalgebra", help="comma-separated apps")
+    parser.add_argument("--tasks", type=int, default=0, help="play the first N tasks of each app (0: all)")
+    parser.add_argument("--resets", type=int, default=8)
+    parser.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measurement")
+    parser.add_argument("--no-stale", action="store_true", help="skip the staleness re-grabs (faster)")
     args = parser.parse_args()
 
-    task = load_app_tasks(args.app)[0]
-    envs: dict[str, SciBoardEnv] = {}
-    starts: dict[str, float] = {}
-    resets: dict[str, list[float]] = {mode: [] for mode in MODES}
-    overheads: dict[str, list[float]] = {mode: [] for mode in MODES}
-    settles: dict[str, list[float]] = {mode: [] for mode in MODES}
-    shared: list[float] = []
-    raw: list[float] = []
-    png: list[float] = []
-    try:
-        for mode, sandbox in MODES.items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # sandbox=False warns, as it should
-                envs[mode] = SciBoardEnv(app=args.app, task=task.id, max_steps=10_000, sandbox=sandbox)
-            start = time.perf_counter()
-            envs[mode].reset(seed=0)  # starts the desktop and the app
-            starts[mode] = time.perf_counter() - start
-        for i in range(args.resets):
-            for mode, env in envs.items():
-                start = time.perf_counter()
-                env.reset(seed=i)
-                resets[mode].append(time.perf_counter() - start)
-        width, height = envs["sandboxed"].screen_size
-        for i in range(args.steps):
-            action = f"move({(37 * i) % width}, {(53 * i) % height})"
-            for mode, env in envs.items():
-                start = time.perf_counter()
-                _, _, _, _, info = env.step(action)
-                elapsed = time.perf_counter() - start
-                overheads[mode].append(elapsed - info["settle_seconds"])
-                settles[mode].append(info["settle_seconds"])
-
-        client = envs["sandboxed"].provider.client
-        for _ in range(args.frames):  # interleaved, so all paths see the same machine load
-            start = time.perf_counter()
-            client.screenshot()
-            shared.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            frame_raw = client.screenshot_http()
-            raw.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            frame_png = np.asarray(Image.open(BytesIO(client.screenshot_png())).convert("RGB"))
-            png.append(time.perf_counter() - start)
-        assert frame_raw.shape == frame_png.shape
-    finally:
-        for env in envs.values():
-            env.close()
-
-    print(f"app {args.app}, screen {width}x{height}; {args.resets} resets and {args.steps} steps each, interleaved")
-    print(f"{'':24}{'sandboxed':>12}{'host':>12}{'ratio':>8}")
-    rows = [("desktop start + reset (s)", starts["sandboxed"], starts["host"]),
-            ("reset, median (s)", statistics.median(resets["sandboxed"]), statistics.median(resets["host"])),
-            ("step overhead, median (ms)", median_ms(overheads["sandboxed"]), median_ms(overheads["host"])),
-            ("settle wait, median (ms)", median_ms(settles["sandboxed"]), median_ms(settles["host"]))]
-    for name, sandboxed, host in rows:
-        print(f"{name:<26}{sandboxed:>10.3f}{host:>12.3f}{sandboxed / host:>8.2f}")
-    print("goals: reset <= 2 s, step overhead <= 30 ms")
-    print(f"frame, shared framebuffer (local provider's path): median {median_ms(shared):6.1f} ms")
-    print(f"frame, raw BGRX over HTTP (the VM path):          median {median_ms(raw):6.1f} ms")
-    print(f"frame, PNG over HTTP (encode + transfer + decode): median {median_ms(png):6.1f} ms")
-    print(f"ratio PNG / raw HTTP: {statistics.median(png) / statistics.median(raw):5.1f}x   "
-          f"PNG / shared: {statistics.median(png) / statistics.median(shared):5.1f}x")
+    print("median figures, sandboxed local desktop, 1920x1080; old | new | new/old")
+    for app in args.apps.split(","):
+        started = time.perf_counter()
+        figures = bench_app(app, args)
+        old, new = figures["old"], figures["new"]
+        print(f"\n{app} ({len(new.steps)} oracle steps per path, {len(new.resets)} resets per path, "
+              f"{time.perf_counter() - started:.0f} s)")
+        rows = [
+            ("step incl. settle (ms)", 1000 * statistics.median(old.steps), 1000 * statistics.median(new.steps)),
+            ("  of which settle (ms)", 1000 * statistics.median(old.settles), 1000 * statistics.median(new.settles)),
+            ("step, 90th pct (ms)", 1000 * float(np.percentile(old.steps, 90)),
+             1000 * float(np.percentile(new.steps, 90))),
+            ("reset (s)", statistics.median(old.resets), statistics.median(new.resets)),
+            ("idle CPU (% of a core)", 100 * old.idle, 100 * new.idle),
+            ("frame grab, local (ms)", 1000 * statistics.median(old.frames), 1000 * statistics.median(new.frames)),
+        ]
+        for name, a, b in rows:
+            print(f"  {name:<24}{a:>10.3f}{b:>10.3f}{b / a if a else float('nan'):>8.2f}")
+        for path, fig in figures.items():
+            if fig.checked:
+                print(f"  stale rate, {path}: {fig.stale}/{fig.checked} = {fig.stale / fig.checked:.3f}")
 
 
 if __name__ == "__main__":

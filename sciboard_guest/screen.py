@@ -65,9 +65,16 @@ class Screen:
         return image.data
 
     def rgb(self) -> np.ndarray:
-        """The current frame as an (H, W, 3) uint8 RGB array."""
-        frame = np.frombuffer(self.raw_bgrx(), np.uint8).reshape(self.height, -1, 4)[:, : self.width]
-        return frame[:, :, 2::-1].copy()
+        """The current frame as an (H, W, 3) uint8 RGB array (one copy: straight out of the map when mapped)."""
+        if self._map is not None:
+            source: bytes | mmap.mmap = self._map
+            view = np.frombuffer(source, np.uint8, count=self._stride * self.height, offset=self._offset)
+        else:
+            view = np.frombuffer(self.raw_bgrx(), np.uint8)
+        frame = view.reshape(self.height, -1, 4)[:, : self.width]
+        rgb = frame[:, :, 2::-1].copy()
+        del view, frame  # release the map's buffer (an exported buffer would block close())
+        return rgb
 
     def settle(self, quiet: float = 0.2, timeout: float = 3.0, interval: float = 0.03,
                first_change: float = 0.0) -> tuple[bool, float]:

@@ -22,7 +22,10 @@ from sciboard_guest.a11y import Accessibility, render_text
 from sciboard_guest.desktop import Desktop
 from sciboard_guest.protocol import AUTH_HEADER, AUTH_SCHEME, FRAMEBUFFER, PROTOCOL_VERSION
 from sciboard_guest.screen import Screen
+from sciboard_guest.settle import DamageMonitor
 
+#: The settle quiet window when neither the request nor a running app names one.
+DEFAULT_QUIET = 0.2
 MAX_BODY = 1 << 20
 MAX_DISCARD = 64 << 20
 #: Seconds a connection may stall (idle keep-alive, a half-sent request, an unread reply) before it is closed.
@@ -41,6 +44,7 @@ class Guest:
     def __init__(self, desktop: Desktop):
         self.desktop = desktop
         self._screen: Screen | None = None
+        self._damage: DamageMonitor | None = None
         self._input_device: inputs.InputDevice | None = None
         self._a11y: Accessibility | None = None
         self.app: apps.GuestApp | None = None
@@ -51,6 +55,10 @@ class Guest:
     def start(self) -> None:
         self.desktop.start()
         self._screen = Screen(self.desktop.env["DISPLAY"], self.desktop.fbdir, self.desktop.env)
+        try:
+            self._damage = DamageMonitor(self.desktop.env["DISPLAY"], self.desktop.env)
+        except RuntimeError:  # an X server without DAMAGE: settle by comparing frames
+            self._damage = None
         self._a11y = Accessibility(self.desktop.env)
         self._input_device = inputs.InputDevice(self.desktop.env, self.screen_size)
 
@@ -82,15 +90,23 @@ class Guest:
             raise HttpError(409, "no app is running; POST /app/launch first")
         return apps.AppContext(
             env=self.desktop.env | {"HOME": str(self.desktop._home)}, home=self.desktop._home, screen=self.screen,
-            a11y=self.a11y, perform=self.perform, settle=self.screen.settle, state=self.app_state,
+            a11y=self.a11y, perform=self.perform, settle=self.settle, state=self.app_state,
             app_pid=self.desktop.pid("app"),
         )
 
-    def perform(self, action: Any) -> None:
+    def settle(self, quiet: float = 0.2, timeout: float = 3.0, first_change: float = 0.0,
+               method: str = "damage") -> tuple[bool, float]:
+        """Wait until the screen stops changing: on DAMAGE events, or (``method="poll"``, kept for the
+        benchmark's side-by-side figures) by comparing whole frames every 30 ms."""
+        if method == "poll" or self._damage is None:
+            return self.screen.settle(quiet=quiet, timeout=timeout, first_change=first_change)
+        return self._damage.settle(quiet=quiet, timeout=timeout, first_change=first_change)
+
+    def perform(self, action: Any, via: str = "xtest") -> None:
         """Run one input action (a JSON object, validated by the input device)."""
         if self._input_device is None:
             raise HttpError(503, "the desktop has not started")
-        self._input_device.perform(action)
+        self._input_device.perform(action, via=via)
 
     def require_desktop(self) -> None:
         """Raise 503 if a desktop process (X server, window manager, a bus; not the app) has died."""
@@ -98,12 +114,13 @@ class Guest:
         if dead:
             raise HttpError(503, f"the desktop is broken ({', '.join(dead)} died); restart it")
 
-    def launch(self, name: Any) -> dict[str, Any]:
+    def launch(self, name: Any, fresh: bool = False) -> dict[str, Any]:
+        """Launch app ``name``, or (unless ``fresh``) restore it in place when it is already running."""
         self.require_desktop()
         app = apps.get(name)
         app.check_installed()
         start = time.monotonic()
-        if self.app is app and app._restore is not None and self.desktop.alive("app"):
+        if not fresh and self.app is app and app._restore is not None and self.desktop.alive("app"):
             try:
                 app._restore(self.context())
                 return {"app": name, "launch_seconds": round(time.monotonic() - start, 3), "restored": True}
@@ -278,21 +295,30 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
             return bytes(raw), "application/octet-stream", {"X-Width": width, "X-Height": height, "X-Format": "BGRX"}
 
         def ep_settle(self, body: dict, query: dict) -> Any:
-            quiet = min(max(_seconds(body, "quiet", 0.2), 0.0), 5.0)
+            app = guest.app
+            # Without "quiet", the app's own measured quiet window; an explicit one is never shorter than it.
+            default = app.settle_quiet if app is not None and app.settle_quiet > 0 else DEFAULT_QUIET
+            quiet = min(max(_seconds(body, "quiet", default), 0.0), 5.0)
             timeout = min(max(_seconds(body, "timeout", 3.0), 0.0), 30.0)
+            method = body.get("method", "damage")
+            if method not in ("damage", "poll"):
+                raise HttpError(400, 'method must be "damage" or "poll"')
             first_change = 0.0
-            if guest.app is not None:
-                quiet = max(quiet, guest.app.settle_quiet)
-                first_change = guest.app.first_change_wait
+            if app is not None:
+                quiet = max(quiet, app.settle_quiet)
+                first_change = app.first_change_wait
                 timeout = max(timeout, 2 * quiet, first_change + quiet)
-            settled, waited = guest.screen.settle(quiet=quiet, timeout=timeout, first_change=first_change)
+            settled, waited = guest.settle(quiet=quiet, timeout=timeout, first_change=first_change, method=method)
             return {"settled": settled, "seconds": round(waited, 3), "app_alive": guest.desktop.alive("app")}
 
         def ep_input(self, body: dict, query: dict) -> Any:
             guest.require_desktop()
             if not guest.desktop.alive("app") and guest.app is not None:
                 raise HttpError(409, f"the app ({guest.app.name}) is not running")
-            guest.perform(body.get("action"))
+            via = body.get("via", "xtest")
+            if via not in inputs.KEYBOARD_PATHS:
+                raise HttpError(400, f"via must be one of {list(inputs.KEYBOARD_PATHS)}")
+            guest.perform(body.get("action"), via=via)
             settle = body.get("settle")
             result = {"ok": True, "settle": self.ep_settle(settle, query)} if isinstance(settle, dict) else {"ok": True}
             guest.require_desktop()  # a component that died under the input is a fault, not a quiet success
@@ -306,7 +332,10 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
             return tree.to_dict()
 
         def ep_launch(self, body: dict, query: dict) -> Any:
-            return guest.launch(body.get("app"))
+            fresh = body.get("fresh", False)
+            if not isinstance(fresh, bool):
+                raise HttpError(400, "fresh must be true or false")
+            return guest.launch(body.get("app"), fresh=fresh)
 
         def ep_stop_app(self, body: dict, query: dict) -> Any:
             guest.desktop.stop_app()

@@ -60,7 +60,7 @@ class SciBoardEnv(gym.Env):
         action_mode: str = "gui",
         executor: Any = None,
         render_mode: str | None = None,
-        settle_quiet: float = 0.2,
+        settle_quiet: float | None = None,
         settle_timeout: float = 3.0,
         tasks_dir: str | None = None,
         provider_options: dict[str, Any] | None = None,

@@ -60,6 +60,13 @@ class GuestClient:
         self._conn: http.client.HTTPConnection | None = None
         #: Reads frames without HTTP when the desktop's framebuffer is on this host (local provider).
         self.frame_source = frame_source
+        #: Extra fields of every settle request. Empty: the guest's DAMAGE-event settle. The benchmark sets
+        #: ``{"method": "poll"}`` to measure the older frame-comparing settle side by side.
+        self.settle_options: dict[str, Any] = {}
+        #: Extra fields of every input request (the benchmark's ``{"via": "xdotool"}``: the older input path).
+        self.input_options: dict[str, Any] = {}
+        #: Extra fields of every launch request (the benchmark's ``{"fresh": True}``: relaunch, never restore).
+        self.launch_options: dict[str, Any] = {}
 
     def _request(self, method: str, path: str, body: dict | None = None,
                  timeout: float | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -147,15 +154,20 @@ class GuestClient:
             raise GuestError(status, "png screenshot failed")
         return data
 
-    def settle(self, quiet: float = 0.2, timeout: float = 3.0) -> dict[str, Any]:
-        return self.call("POST", "/settle", {"quiet": quiet, "timeout": timeout})
+    def _settle_body(self, quiet: float | None, timeout: float) -> dict[str, Any]:
+        # quiet=None: the running app's own quiet window (measured per app).
+        return {"timeout": timeout, **({} if quiet is None else {"quiet": quiet}), **self.settle_options}
 
-    def input(self, action: dict[str, Any], settle: tuple[float, float] | None = None) -> dict[str, Any] | None:
+    def settle(self, quiet: float | None = None, timeout: float = 3.0) -> dict[str, Any]:
+        """Wait until the screen has been quiet for ``quiet`` seconds (None: the app's own window)."""
+        return self.call("POST", "/settle", self._settle_body(quiet, timeout))
+
+    def input(self, action: dict[str, Any], settle: tuple[float | None, float] | None = None) -> dict[str, Any] | None:
         """Perform ``action``; with ``settle=(quiet, timeout)`` also wait for the screen in the same request
         and return the settle result."""
-        body: dict[str, Any] = {"action": action}
+        body: dict[str, Any] = {"action": action, **self.input_options}
         if settle is not None:
-            body["settle"] = {"quiet": settle[0], "timeout": settle[1]}
+            body["settle"] = self._settle_body(*settle)
         return self.call("POST", "/input", body).get("settle")
 
     def a11y_text(self, app: str | None = None) -> str:
@@ -167,7 +179,7 @@ class GuestClient:
         return self.call("GET", "/a11y" + ("?" + urlencode(query) if query else ""))
 
     def launch(self, app: str) -> dict[str, Any]:
-        return self.call("POST", "/app/launch", {"app": app})
+        return self.call("POST", "/app/launch", {"app": app, **self.launch_options})
 
     def stop_app(self) -> None:
         self.call("POST", "/app/stop", {})

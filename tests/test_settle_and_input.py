@@ -1,0 +1,140 @@
+"""Settle on DAMAGE events and typing through XTEST: the logic without a desktop, and on a live KAlgebra
+the observation a step returns is the screen the user would see (no stale frames), and the non-ASCII
+characters the tasks use are typed as written."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sciboard_gym import actions
+from sciboard_gym.tasks import load_app_tasks
+from sciboard_guest import inputs
+from sciboard_guest.settle import wait_until_quiet
+
+
+class FakeDamage:
+    """A clock and the times at which the X server reports drawing."""
+
+    def __init__(self, damage_at: list[float]):
+        self.now = 0.0
+        self.pending = sorted(damage_at)
+
+    def clock(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float) -> bool:
+        if self.pending and self.pending[0] <= self.now + seconds:
+            self.now = max(self.now, self.pending.pop(0))
+            return True
+        self.now += seconds
+        return False
+
+
+@pytest.mark.parametrize("damage_at,first_change,expect", [
+    ([], 0.0, 0.06),  # nothing drawn: one quiet window
+    ([], 0.5, 0.5),  # nothing drawn: the app's first-change wait
+    ([0.02, 0.04, 0.1], 0.0, 0.16),  # a quiet window after the last drawing
+    ([0.3], 0.5, 0.36),  # a late first drawing within the first-change wait is waited for
+    ([0.3], 0.0, 0.06),  # ... but not without it: a plain quiet window ends first
+])
+def test_settle_ends_a_quiet_window_after_the_last_drawing(damage_at, first_change, expect):
+    fake = FakeDamage(damage_at)
+    settled, waited = wait_until_quiet(fake.wait, 0.06, 3.0, first_change, clock=fake.clock)
+    assert settled and waited == pytest.approx(expect)
+
+
+def test_settle_gives_up_at_the_timeout_on_a_screen_that_keeps_drawing():
+    fake = FakeDamage([0.01 * i for i in range(1, 1000)])
+    settled, waited = wait_until_quiet(fake.wait, 0.06, 1.0, clock=fake.clock)
+    assert not settled and waited == pytest.approx(1.0, abs=0.02)
+
+
+def test_task_characters_have_keysyms():
+    assert inputs.char_keysym("a") == ord("a")
+    assert inputs.char_keysym("Å") == 0xC5 and inputs.char_keysym("°") == 0xB0  # Latin-1 keysyms
+    assert inputs.char_keysym("λ") == 0x01000000 | ord("λ")  # beyond Latin-1: Unicode keysyms
+    assert inputs.char_keysym("\t") == 0xFF09
+
+
+class FakeDisplay:
+    """An X connection with a tiny keyboard map that records XTEST input and remaps."""
+
+    def __init__(self) -> None:
+        self.display = type("D", (), {"info": type("I", (), {"min_keycode": 8, "max_keycode": 12})()})()
+        self.map: dict[int, tuple[int, int]] = {8: (ord("a"), ord("A")), 9: (0xFFE1, 0), 10: (0xFF0D, 0),
+                                                11: (0, 0), 12: (0, 0)}
+        self.events: list[tuple[str, int]] = []
+
+    def get_keyboard_mapping(self, first: int, count: int) -> list[tuple[int, int]]:
+        return [self.map[code] for code in range(first, first + count)]
+
+    def change_keyboard_mapping(self, first: int, keysyms: list[tuple[int, int]]) -> None:
+        self.map[first] = keysyms[0]
+
+    def sync(self) -> None:
+        pass
+
+
+def test_xtest_keyboard_binds_missing_characters_and_shifts_upper_level(monkeypatch):
+    from Xlib import X
+    from Xlib.ext import xtest
+
+    fake = FakeDisplay()
+    monkeypatch.setattr(xtest, "fake_input", lambda d, event, code: fake.events.append((event, code)))
+    monkeypatch.setattr(inputs, "TYPE_DELAY", 0.0)
+    keyboard = inputs.Keyboard(fake)
+    keyboard.type("aAÅ\n")
+    presses = [code for event, code in fake.events if event == X.KeyPress]
+    bound = [code for code, syms in fake.map.items() if syms[0] == 0xC5]
+    assert presses == [8, 9, 8, bound[0], 10]  # a; shift+a; Å on a spare keycode; Return
+    fake.events.clear()
+    keyboard.chord("shift+Return")
+    assert fake.events == [(X.KeyPress, 9), (X.KeyPress, 10), (X.KeyRelease, 10), (X.KeyRelease, 9)]
+    with pytest.raises(inputs.InputError, match="unknown key name"):
+        keyboard.chord("NoSuchKey")
+
+
+# --- on the live app -------------------------------------------------------------------------------------
+
+#: Seconds after a step at which the screen is grabbed again; two grabs half a second apart so a blinking
+#: text caret alone never counts as a change.
+RECHECK = (1.0, 0.5)
+
+
+def _stale(env: Any, observed: np.ndarray) -> bool:
+    for delay in RECHECK:
+        time.sleep(delay)
+        if np.array_equal(env.provider.client.screenshot(), observed):
+            return False
+    return True
+
+
+@pytest.mark.desktop
+@pytest.mark.xdist_group("kalgebra")
+def test_kalgebra_steps_return_the_settled_screen(live_env):
+    env = live_env("kalgebra")
+    stale, checked = [], 0
+    for task in load_app_tasks("kalgebra")[:4]:
+        env.reset(seed=0, options={"task": task.id})
+        for action in task.oracle:
+            if actions.parse(action).terminal:
+                break
+            observation, *_ = env.step(action)
+            checked += 1
+            if _stale(env, observation["screenshot"]):
+                stale.append((task.id, action))
+    assert checked >= 8 and not stale, f"observations older than the settled screen after: {stale}"
+
+
+@pytest.mark.desktop
+@pytest.mark.xdist_group("kalgebra")
+def test_non_ascii_task_characters_are_typed_as_written(live_env):
+    env = live_env("kalgebra")
+    env.reset(seed=0, options={"task": load_app_tasks("kalgebra")[0].id})
+    text = "Å°é λ"
+    env.step(f'type("{text}")')
+    assert text in env.provider.client.probe("texts")
