@@ -294,7 +294,7 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
             raw = guest.screen.raw_bgrx()
             return bytes(raw), "application/octet-stream", {"X-Width": width, "X-Height": height, "X-Format": "BGRX"}
 
-        def ep_settle(self, body: dict, query: dict) -> Any:
+        def ep_settle(self, body: dict, query: dict, typed: bool = False) -> Any:
             app = guest.app
             # Without "quiet", the app's own measured quiet window; an explicit one is never shorter than it.
             default = app.settle_quiet if app is not None and app.settle_quiet > 0 else DEFAULT_QUIET
@@ -305,7 +305,7 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
                 raise HttpError(400, 'method must be "damage" or "poll"')
             first_change = 0.0
             if app is not None:
-                quiet = max(quiet, app.settle_quiet)
+                quiet = max(quiet, app.settle_quiet, app.text_quiet if typed else 0.0)
                 first_change = app.first_change_wait
                 timeout = max(timeout, 2 * quiet, first_change + quiet)
             settled, waited = guest.settle(quiet=quiet, timeout=timeout, first_change=first_change, method=method)
@@ -320,7 +320,12 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
                 raise HttpError(400, f"via must be one of {list(inputs.KEYBOARD_PATHS)}")
             guest.perform(body.get("action"), via=via)
             settle = body.get("settle")
-            result = {"ok": True, "settle": self.ep_settle(settle, query)} if isinstance(settle, dict) else {"ok": True}
+            if isinstance(settle, dict):
+                action = body.get("action")
+                typed = isinstance(action, dict) and action.get("name") == "type"
+                result = {"ok": True, "settle": self.ep_settle(settle, query, typed=typed)}
+            else:
+                result = {"ok": True}
             guest.require_desktop()  # a component that died under the input is a fault, not a quiet success
             return result
 

@@ -1,7 +1,8 @@
 """Settle detection on X DAMAGE events: a step ends when the X server reports no drawing for a while.
 
-The X server tells us (one ``DamageNotify`` per burst, re-armed after each) whenever anything is
-drawn on the root window, i.e. anywhere on the screen. No frame is copied or compared: waiting costs
+The X server tells us (one ``DamageNotify`` per growth of the damaged area's bounding box,
+re-armed after each) whenever anything is drawn on the root window, i.e. anywhere on the screen;
+a blinking text caret's redraw (a sliver a few pixels wide) is not counted. No frame is copied or compared: waiting costs
 a ``select`` on the X connection. The polling settle (:meth:`sciboard_guest.screen.Screen.settle`),
 which compares whole frames, is kept for the benchmark's side-by-side figures only.
 """
@@ -13,6 +14,14 @@ import select
 import time
 from collections.abc import Callable
 from typing import Any
+
+#: A damaged area at most this wide and tall is a text caret's blink, not the effect of an input.
+CARET_WIDTH, CARET_HEIGHT = 3, 48
+
+
+def is_caret(width: int, height: int) -> bool:
+    """Whether a damaged area is no more than a blinking text caret (which redraws on its own timer)."""
+    return width <= CARET_WIDTH and height <= CARET_HEIGHT
 
 
 def wait_until_quiet(wait_for_damage: Callable[[float], bool], quiet: float, timeout: float,
@@ -53,19 +62,21 @@ class DamageMonitor:
             raise RuntimeError(f"the X server of {display} has no DAMAGE extension")
         self._x.damage_query_version()
         self._event = self._x.extension_event.DamageNotify
-        self._damage = self._x.screen().root.damage_create(damage.DamageReportNonEmpty)
+        self._damage = self._x.screen().root.damage_create(damage.DamageReportBoundingBox)
         self._x.sync()
 
     def _drain(self) -> bool:
-        """Read queued events; re-arm the damage object. Whether any damage was reported."""
-        seen = False
+        """Read queued events; re-arm the damage object. Whether drawing larger than a text caret was reported."""
+        seen = drawn = False
         while self._x.pending_events():
-            if self._x.next_event().type == self._event:
+            event = self._x.next_event()
+            if event.type == self._event:
                 seen = True
+                drawn = drawn or not is_caret(event.area.width, event.area.height)
         if seen:
             self._x.damage_subtract(self._damage)
             self._x.flush()
-        return seen
+        return drawn
 
     def wait(self, seconds: float) -> bool:
         """Block up to ``seconds`` for drawing; whether any was reported."""

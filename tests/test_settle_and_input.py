@@ -13,7 +13,7 @@ import pytest
 from sciboard_gym import actions
 from sciboard_gym.tasks import load_app_tasks
 from sciboard_guest import inputs
-from sciboard_guest.settle import wait_until_quiet
+from sciboard_guest.settle import is_caret, wait_until_quiet
 
 
 class FakeDamage:
@@ -51,6 +51,11 @@ def test_settle_gives_up_at_the_timeout_on_a_screen_that_keeps_drawing():
     fake = FakeDamage([0.01 * i for i in range(1, 1000)])
     settled, waited = wait_until_quiet(fake.wait, 0.06, 1.0, clock=fake.clock)
     assert not settled and waited == pytest.approx(1.0, abs=0.02)
+
+
+def test_a_blinking_caret_is_not_drawing():
+    assert is_caret(1, 17) and is_caret(2, 30)
+    assert not is_caret(9, 17) and not is_caret(1, 400) and not is_caret(120, 40)
 
 
 def test_task_characters_have_keysyms():
