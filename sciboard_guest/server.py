@@ -95,12 +95,12 @@ class Guest:
         )
 
     def settle(self, quiet: float = 0.2, timeout: float = 3.0, first_change: float = 0.0,
-               method: str = "damage") -> tuple[bool, float]:
+               method: str = "damage", at_least: float = 0.0) -> tuple[bool, float]:
         """Wait until the screen stops changing: on DAMAGE events, or (``method="poll"``, kept for the
         benchmark's side-by-side figures) by comparing whole frames every 30 ms."""
         if method == "poll" or self._damage is None:
             return self.screen.settle(quiet=quiet, timeout=timeout, first_change=first_change)
-        return self._damage.settle(quiet=quiet, timeout=timeout, first_change=first_change)
+        return self._damage.settle(quiet=quiet, timeout=timeout, first_change=first_change, at_least=at_least)
 
     def perform(self, action: Any, via: str = "xtest") -> None:
         """Run one input action (a JSON object, validated by the input device)."""
@@ -303,12 +303,14 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
             method = body.get("method", "damage")
             if method not in ("damage", "poll"):
                 raise HttpError(400, 'method must be "damage" or "poll"')
-            first_change = 0.0
+            first_change = at_least = 0.0
             if app is not None:
-                quiet = max(quiet, app.settle_quiet, app.text_quiet if typed else 0.0)
+                quiet = max(quiet, app.settle_quiet)
                 first_change = app.first_change_wait
-                timeout = max(timeout, 2 * quiet, first_change + quiet)
-            settled, waited = guest.settle(quiet=quiet, timeout=timeout, first_change=first_change, method=method)
+                at_least = app.text_wait if typed else 0.0
+                timeout = max(timeout, 2 * quiet, first_change + quiet, at_least + 2 * quiet)
+            settled, waited = guest.settle(quiet=quiet, timeout=timeout, first_change=first_change, method=method,
+                                           at_least=at_least)
             return {"settled": settled, "seconds": round(waited, 3), "app_alive": guest.desktop.alive("app")}
 
         def ep_input(self, body: dict, query: dict) -> Any:

@@ -25,8 +25,9 @@ def is_caret(width: int, height: int) -> bool:
 
 
 def wait_until_quiet(wait_for_damage: Callable[[float], bool], quiet: float, timeout: float,
-                     first_change: float = 0.0, clock: Callable[[], float] = time.monotonic) -> tuple[bool, float]:
-    """Wait until no damage has arrived for ``quiet`` seconds (bounded by ``timeout``).
+                     first_change: float = 0.0, at_least: float = 0.0,
+                     clock: Callable[[], float] = time.monotonic) -> tuple[bool, float]:
+    """Wait until no damage has arrived for ``quiet`` seconds (bounded by ``timeout``), and at least ``at_least``.
 
     ``wait_for_damage(seconds)`` blocks up to ``seconds`` and says whether drawing happened. While
     nothing has been drawn yet, a quiet screen is trusted only after ``max(quiet, first_change)``
@@ -38,7 +39,7 @@ def wait_until_quiet(wait_for_damage: Callable[[float], bool], quiet: float, tim
     while True:
         now = clock()
         window = quiet if changed else max(quiet, first_change)
-        due = last_damage + window
+        due = max(last_damage + window, start + at_least)
         if now >= due:
             return True, now - start
         if now - start >= timeout:
@@ -86,14 +87,15 @@ class DamageMonitor:
             return self._drain()
         return False
 
-    def settle(self, quiet: float = 0.2, timeout: float = 3.0, first_change: float = 0.0) -> tuple[bool, float]:
+    def settle(self, quiet: float = 0.2, timeout: float = 3.0, first_change: float = 0.0,
+               at_least: float = 0.0) -> tuple[bool, float]:
         """Wait until nothing is drawn for ``quiet`` seconds (see :func:`wait_until_quiet`).
 
         Drawing reported before the call (e.g. the echo of typed text) is the past: it neither counts as
         the input's effect nor ends the wait.
         """
         self._drain()
-        return wait_until_quiet(self.wait, quiet, timeout, first_change)
+        return wait_until_quiet(self.wait, quiet, timeout, first_change, at_least)
 
     def close(self) -> None:
         try:

@@ -75,9 +75,9 @@ class GuestApp:
     settle_quiet: float = 0.0
     #: How late an input's effect may reach this app's screen: /settle trusts an unchanged screen only after this.
     first_change_wait: float = 0.0
-    #: The quiet window after typed text, when the app draws something of its own a while after typing stops
-    #: (a completion list, a hint); 0: the app's ordinary window.
-    text_quiet: float = 0.0
+    #: After typed text, /settle lasts at least this long: an app that draws something of its own a while
+    #: after typing stops (a result preview, a completion list) shows it within this time.
+    text_wait: float = 0.0
     _ready: Callable[[AppContext, float], None] | None = None
     _restore: Callable[[AppContext], None] | None = None
     setups: dict[str, Callable[..., Any]] = field(default_factory=dict)
