@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sciboard_gym import actions
-from sciboard_gym.tasks import load_app_tasks
 from sciboard_guest import inputs
 from sciboard_guest.settle import is_caret, wait_until_quiet
+from sciboard_gym import actions
+from sciboard_gym.tasks import load_app_tasks
 
 
 class FakeDamage:
