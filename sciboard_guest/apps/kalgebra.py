@@ -27,9 +27,8 @@ APP = GuestApp(
     },
     install_hint="Install it with: apt-get install kalgebra (scripts/install.sh does this).",
     ready_timeout=60.0,
-    # Measured: a key or click draws its whole effect in one burst; typed text gets a "Result: ..."
-    # preview above the input line about 0.5 s after the last keystroke (then a short fade-in).
-    settle_quiet=0.08,
+    # Measured: typed text gets a "Result: ..." preview above the input line about 0.5 s after the
+    # last keystroke (then a short fade-in); an observation taken before it is stale.
     text_wait=0.7,
 )
 
