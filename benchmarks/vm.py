@@ -1,9 +1,12 @@
-"""VM figures in one run: image build time, boot-to-ready time, reset time (libvirt revert vs
-QEMU loadvm) and the step overhead of the libvirt provider over the local one.
+"""VM figures per app in one run, side by side with the local desktop: image build time and size,
+boot to ready, reset (libvirt revert, QEMU loadvm, and the local desktop's reset) and one step.
 
-    .venv/bin/python benchmarks/vm.py [--rebuild] [--resets 5] [--steps 10] [--json]
+    .venv/bin/python benchmarks/vm.py [--app kalgebra --app pymol ...] [--resets 5] [--steps 10]
+                                      [--lean-compare] [--no-local] [--json]
 
-Without ``--rebuild`` a cached image is reused and its recorded build time is reported.
+Images are built (or reused) first; a reused image reports the build time recorded when it was built.
+``--lean-compare`` boots the first app twice, with and without the lean snapshot (the guest zeroes
+memory it frees, so the ``ready`` snapshot holds only memory in use), and prints both side by side.
 Goals (under TCG): reset <= 4 s through libvirt, <= 1 s through loadvm.
 """
 
@@ -14,14 +17,16 @@ import json
 import statistics
 import sys
 import time
+from typing import Any
 
 import gymnasium as gym
 
 import sciboard_gym  # noqa: F401  (registers the envs)
+from sciboard_gym.apps import APPS
+from sciboard_gym.tasks import load_app_tasks
+from vm_images import images_dir
 from vm_images.builder import build
-
-TASK = "kalgebra/assign-sum"
-ENV_ID = "SciBoard-KAlgebra-v0"
+from vm_images.recipe import DESKTOP_LAYER, layer_apps
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -29,9 +34,13 @@ def _summary(values: list[float]) -> dict[str, float]:
             "max": round(max(values), 3), "n": len(values)}
 
 
-def _step_times(env, steps: int) -> list[float]:
-    """Wall time of ``steps`` pointer moves (action + settle + screenshot), after a reset."""
-    env.reset(options={"task": TASK})
+def _first_task(app: str) -> str:
+    return load_app_tasks(app)[0].id
+
+
+def _step_times(env: Any, task: str, steps: int) -> list[float]:
+    """Wall time of ``steps`` pointer moves (action + settle + observation), after a reset."""
+    env.reset(seed=0, options={"task": task})
     width, height = env.unwrapped.screen_size
     times = []
     for i in range(steps):
@@ -43,74 +52,142 @@ def _step_times(env, steps: int) -> list[float]:
     return times
 
 
-def run(rebuild: bool, resets: int, steps: int) -> dict:
-    figures: dict = {}
-    started = time.monotonic()
-    image = build("kalgebra", force=rebuild)
-    figures["image_build_seconds"] = round(time.monotonic() - started, 1) if rebuild else \
-        image.manifest["build_seconds"]
-    figures["image_build_measured_now"] = rebuild
-    figures["image_mib"] = sum(p.stat().st_size for p in image.path.iterdir()) // (1 << 20)
+def _env_resets(env: Any, task: str, resets: int) -> list[float]:
+    times = []
+    for _ in range(resets):
+        started = time.monotonic()
+        env.reset(seed=0, options={"task": task})
+        times.append(time.monotonic() - started)
+    return times
 
-    env = gym.make(ENV_ID, provider="libvirt", task=TASK, max_steps=steps + 5)
+
+def image_figures(app: str) -> dict[str, Any]:
+    """Build (or reuse) the app's image; its build time and size, and those of the layer it is on."""
+    started = time.monotonic()
+    image = build(app, log=lambda msg: None)
+    figures: dict[str, Any] = {"image_call_seconds": round(time.monotonic() - started, 1),
+                               "image_build_seconds": image.manifest["build_seconds"],
+                               "image_mib": round(sum(p.stat().st_size for p in image.path.iterdir()) / (1 << 20), 1)}
+    layer = image.manifest.get("layer")
+    if layer:
+        layer_dir = images_dir() / DESKTOP_LAYER / layer
+        figures["layer_build_seconds"] = json.loads((layer_dir / "manifest.json").read_text())["build_seconds"]
+        figures["layer_mib"] = round(sum(p.stat().st_size for p in layer_dir.iterdir()) / (1 << 20), 1)
+        figures["overlay_kib"] = image.disk.stat().st_size // 1024
+    return figures
+
+
+def vm_figures(app: str, resets: int, steps: int, lean: bool) -> dict[str, Any]:
+    """Boot the app's VM; boot, snapshot, revert (both ways), env.reset and step figures."""
+    task = _first_task(app)
+    env = gym.make(APPS[app][0], provider="libvirt", task=task, max_steps=steps + 5,
+                   provider_options={"lean_snapshot": lean})
+    figures: dict[str, Any] = {"lean_snapshot": lean}
     try:
         started = time.monotonic()
-        env.reset(options={"task": TASK})
-        provider = env.unwrapped.provider
+        env.reset(seed=0, options={"task": task})
         figures["first_reset_seconds"] = round(time.monotonic() - started, 1)
+        provider: Any = env.unwrapped.provider  # type: ignore[attr-defined]
         figures["accel"] = "kvm" if provider.timings.get("accel_kvm") else "tcg"
-        for key in ("boot_seconds", "launch_seconds", "snapshot_seconds", "ready_seconds"):
+        for key in ("boot_seconds", "launch_seconds", "snapshot_seconds", "snapshot_mib", "ready_seconds"):
             figures[key] = provider.timings[key]
         for mode in ("libvirt", "loadvm"):
-            figures[f"revert_{mode}_seconds"] = _summary([provider.revert(mode) for _ in range(resets)])
-            provider.reset_mode = mode
-            env_resets = []
+            reverts, commands = [], []
             for _ in range(resets):
-                started = time.monotonic()
-                env.reset(options={"task": TASK})
-                env_resets.append(time.monotonic() - started)
-            figures[f"env_reset_{mode}_seconds"] = _summary(env_resets)
-        figures["step_vm_seconds"] = _summary(_step_times(env, steps))
+                reverts.append(provider.revert(mode))
+                commands.append(provider.timings[f"revert_{mode}_command_seconds"])
+            figures[f"revert_{mode}_seconds"] = _summary(reverts)
+            figures[f"revert_{mode}_command_seconds"] = _summary(commands)
+            provider.reset_mode = mode
+            figures[f"env_reset_{mode}_seconds"] = _summary(_env_resets(env, task, resets))
+        figures["step_seconds"] = _summary(_step_times(env, task, steps))
     finally:
         env.close()
-
-    print(json.dumps(figures), file=sys.stderr, flush=True)  # the VM figures so far, in case the local run fails
-
-    local = gym.make(ENV_ID, task=TASK, max_steps=steps + 5)
-    try:
-        figures["step_local_seconds"] = _summary(_step_times(local, steps))
-    finally:
-        local.close()
-    figures["step_overhead_seconds"] = round(figures["step_vm_seconds"]["median"]
-                                             - figures["step_local_seconds"]["median"], 3)
     return figures
+
+
+def local_figures(app: str, resets: int, steps: int) -> dict[str, Any]:
+    task = _first_task(app)
+    env = gym.make(APPS[app][0], task=task, max_steps=steps + 5)
+    try:
+        started = time.monotonic()
+        env.reset(seed=0, options={"task": task})
+        figures: dict[str, Any] = {"first_reset_seconds": round(time.monotonic() - started, 1)}
+        figures["env_reset_seconds"] = _summary(_env_resets(env, task, resets))
+        figures["step_seconds"] = _summary(_step_times(env, task, steps))
+    finally:
+        env.close()
+    return figures
+
+
+def run(apps: list[str], resets: int, steps: int, lean_compare: bool, local: bool) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for i, app in enumerate(apps):
+        figures: dict[str, Any] = {"task": _first_task(app), "image": image_figures(app)}
+        figures["vm"] = vm_figures(app, resets, steps, lean=True)
+        print(json.dumps({app: figures}), file=sys.stderr, flush=True)  # the figures so far
+        if lean_compare and i == 0:
+            figures["vm_not_lean"] = vm_figures(app, resets, steps, lean=False)
+        if local:
+            figures["local"] = local_figures(app, resets, steps)
+        results[app] = figures
+    return results
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"{value['median']:.2f} ({value['min']:.2f}-{value['max']:.2f})"
+    return "-" if value is None else str(value)
+
+
+def print_table(results: dict[str, Any]) -> None:
+    for app, figures in results.items():
+        vm, local, image = figures["vm"], figures.get("local", {}), figures["image"]
+        other = figures.get("vm_not_lean")
+        print(f"\n{app} ({figures['task']}; VM accel {vm['accel']})")
+        if "layer_mib" in image:
+            print(f"  image: overlay {image['overlay_kib']} KiB on the desktop layer ({image['layer_mib']} MiB, "
+                  f"built in {image['layer_build_seconds']:.0f} s); overlay made in {image['image_build_seconds']} s")
+        else:
+            print(f"  image: {image['image_mib']} MiB, built in {image['image_build_seconds']:.0f} s")
+        header = f"  {'figure':<26}{'VM':>24}"
+        if other:
+            header += f"{'VM, not lean':>24}"
+        print(header + f"{'local':>24}")
+        rows = [("boot to guest agent (s)", "boot_seconds", None), ("app launch (s)", "launch_seconds", None),
+                ("snapshot (s)", "snapshot_seconds", None), ("snapshot size (MiB)", "snapshot_mib", None),
+                ("boot to ready (s)", "ready_seconds", None), ("first env.reset (s)", "first_reset_seconds",
+                                                              "first_reset_seconds"),
+                ("revert libvirt (s)", "revert_libvirt_seconds", None),
+                ("  of which the command (s)", "revert_libvirt_command_seconds", None),
+                ("revert loadvm (s)", "revert_loadvm_seconds", None),
+                ("  of which the command (s)", "revert_loadvm_command_seconds", None),
+                ("env.reset, libvirt (s)", "env_reset_libvirt_seconds", "env_reset_seconds"),
+                ("env.reset, loadvm (s)", "env_reset_loadvm_seconds", "env_reset_seconds"),
+                ("step (s)", "step_seconds", "step_seconds")]
+        for label, vm_key, local_key in rows:
+            line = f"  {label:<26}{_cell(vm.get(vm_key)):>24}"
+            if other:
+                line += f"{_cell(other.get(vm_key)):>24}"
+            print(line + f"{_cell(local.get(local_key) if local_key else None):>24}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rebuild", action="store_true", help="rebuild the image to time it (else reuse it)")
+    parser.add_argument("--app", action="append", choices=layer_apps(),
+                        help="an app to measure (repeatable; default: kalgebra)")
     parser.add_argument("--resets", type=int, default=5, help="resets timed per mode")
     parser.add_argument("--steps", type=int, default=10, help="steps timed per provider")
+    parser.add_argument("--lean-compare", action="store_true",
+                        help="also boot the first app without the lean snapshot, side by side")
+    parser.add_argument("--no-local", action="store_true", help="skip the local desktop's figures")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    figures = run(args.rebuild, args.resets, args.steps)
+    results = run(args.app or ["kalgebra"], args.resets, args.steps, args.lean_compare, not args.no_local)
     if args.json:
-        print(json.dumps(figures, indent=1))
-        return
-    built = "measured now" if figures["image_build_measured_now"] else "recorded when the cached image was built"
-    print(f"image build (KAlgebra)      {figures['image_build_seconds']:8.1f} s   ({built}; {figures['image_mib']} MiB)")
-    print(f"accelerator                 {figures['accel']:>8}")
-    print(f"boot to guest agent         {figures['boot_seconds']:8.1f} s")
-    print(f"app launch in the VM        {figures['launch_seconds']:8.1f} s")
-    print(f"memory snapshot             {figures['snapshot_seconds']:8.1f} s")
-    print(f"boot to ready (total)       {figures['ready_seconds']:8.1f} s")
-    for mode in ("libvirt", "loadvm"):
-        rev, env_reset = figures[f"revert_{mode}_seconds"], figures[f"env_reset_{mode}_seconds"]
-        print(f"revert ({mode:7s})           {rev['median']:8.2f} s   median of {rev['n']} "
-              f"(min {rev['min']:.2f}, max {rev['max']:.2f}); env.reset() {env_reset['median']:.2f} s")
-    vm, local = figures["step_vm_seconds"], figures["step_local_seconds"]
-    print(f"step, VM / local            {vm['median']:8.3f} s / {local['median']:.3f} s   "
-          f"overhead {figures['step_overhead_seconds']:+.3f} s (median of {vm['n']})")
+        print(json.dumps(results, indent=1))
+    else:
+        print_table(results)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vm_images import images_dir
-from vm_images.recipe import load
+from vm_images.recipe import DESKTOP_LAYER, load
 
 
 class BuildError(RuntimeError):
@@ -45,7 +45,11 @@ class Image:
         return json.loads((self.path / "manifest.json").read_text())
 
     def complete(self) -> bool:
-        return all(p.is_file() for p in (self.disk, self.kernel, self.initrd, self.path / "manifest.json"))
+        """Every file is there, and so is the desktop layer the disk is an overlay of (if it is one)."""
+        if not all(p.is_file() for p in (self.disk, self.kernel, self.initrd, self.path / "manifest.json")):
+            return False
+        layer = self.manifest.get("layer")
+        return layer is None or (images_dir() / DESKTOP_LAYER / layer / "disk.qcow2").is_file()
 
 
 def image_for(app: str, installer: Path | None = None) -> Image:

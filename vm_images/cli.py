@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from vm_images import images_dir
-from vm_images.builder import BuildError, build, built_images, image_for, prune
+from vm_images.builder import BuildError, build, build_all, built_images, image_for, prune
 from vm_images.recipe import RecipeError, apps
 from vm_images.tree_builder import build_tree, prune_trees
 from vm_images.trees import desktop_tree
@@ -24,9 +25,13 @@ def add_vm_commands(subparsers: argparse._SubParsersAction) -> argparse.Argument
     """Add ``vm build|list|prune|path`` to an argparse subparsers object; each sets ``func``."""
     vm = subparsers.add_parser("vm", help="build and inspect the VM images of the libvirt provider")
     commands = vm.add_subparsers(dest="vm_command", required=True)
-    build_cmd = commands.add_parser("build", help="build (or reuse) the VM image of an app")
-    build_cmd.add_argument("app", choices=apps())
+    build_cmd = commands.add_parser("build", help="build (or reuse) the VM image of an app, or of all apps")
+    build_cmd.add_argument("app", nargs="?", choices=apps())
+    build_cmd.add_argument("--all", action="store_true",
+                           help="every app's image (those that need an installer only if it is given)")
     build_cmd.add_argument("--installer", type=Path, help="the installer file you downloaded (ChimeraX, Celestia)")
+    build_cmd.add_argument("--installer-for", nargs=2, action="append", default=[], metavar=("APP", "FILE"),
+                           help="with --all: the installer of APP (repeatable)")
     build_cmd.add_argument("--force", action="store_true", help="rebuild even if an up-to-date image exists")
     build_cmd.set_defaults(func=_reporting(_build))
     list_cmd = commands.add_parser("list", help="list the built images")
@@ -91,8 +96,23 @@ def _reporting(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
 
 
 def _build(args: argparse.Namespace) -> int:
-    image = build(args.app, args.installer, force=args.force)
-    print(image.path)
+    if args.all == bool(args.app):
+        raise RecipeError("name one app or pass --all")
+    if not args.all:
+        if args.installer_for:
+            raise RecipeError("--installer-for goes with --all; for one app use --installer")
+        print(build(args.app, args.installer, force=args.force).path)
+        return 0
+    if args.installer is not None:
+        raise RecipeError("with --all, give installers as --installer-for APP FILE")
+    installers = {app: Path(path) for app, path in args.installer_for}
+    unknown = sorted(set(installers) - set(apps()))
+    if unknown:
+        raise RecipeError(f"no recipe for {', '.join(unknown)}; known: {', '.join(apps())}")
+    started = time.monotonic()
+    for app, result in build_all(installers, force=args.force).items():
+        print(f"{app:<11} {result if isinstance(result, str) else result.path}")
+    print(f"all images in {time.monotonic() - started:.0f}s")
     return 0
 
 

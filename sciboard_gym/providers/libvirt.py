@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import io
+import json
 import re
 import secrets
 import shutil
@@ -37,6 +38,12 @@ SNAPSHOT = "ready"
 RESET_MODES = ("loadvm", "libvirt")
 ACCELS = ("auto", "kvm", "tcg")
 TCG_READY_SCALE = 6
+#: Under TCG an app draws an input's effect seconds late: a step's quiet window and timeout are stretched
+#: by this factor, or the step ends before the app has reacted (and the next input lands on a busy app).
+TCG_SETTLE_SCALE = 5.0
+#: Kernel arguments of a lean snapshot: memory the guest frees is zeroed, so the ``ready`` snapshot
+#: (which stores zero pages as flags) holds only memory in use and a revert has less to load.
+LEAN_KERNEL_ARGS = "init_on_free=1"
 #: Seconds a health check may take before the guest counts as frozen.
 QUICK_TIMEOUT = 10.0
 _STATES = {0: "in no state", 1: "running", 2: "blocked", 3: "paused", 4: "shutting down", 5: "shut off",
@@ -62,7 +69,7 @@ class LibvirtProvider(Provider):
                  image: str | None = None, installer: str | None = None,
                  reset_mode: str = "loadvm", accel: str = "auto", memory_mib: int | None = None,
                  vcpus: int = 1, boot_timeout: float = 600.0, request_timeout: float = 120.0,
-                 uri: str = libvirt_host.DEFAULT_URI):
+                 lean_snapshot: bool = True, uri: str = libvirt_host.DEFAULT_URI):
         if app is None:
             raise ProviderError("the libvirt provider needs the app whose image to boot")
         if reset_mode not in RESET_MODES:
@@ -77,11 +84,13 @@ class LibvirtProvider(Provider):
         self.boot_timeout = boot_timeout
         self.request_timeout = request_timeout
         self.uri = uri
+        self.lean_snapshot = lean_snapshot
         self._image_dir = Path(image) if image else None
         self._installer = Path(installer) if installer else None
         self._memory_mib = memory_mib
         self.vm_id = f"sciboard-{app}-{secrets.token_hex(4)}"
         self.timings: dict[str, float] = {}
+        self.settle_scale = 1.0
         self._conn: Any = None
         self._dom: Any = None
         self._client: GuestClient | None = None
@@ -223,9 +232,10 @@ class LibvirtProvider(Provider):
         env_file = _private_file(self._workdir / "guest.env", env.encode())
         code_file = _private_file(self._workdir / "guest.tar.gz", _guest_code())
         port = _free_port()
+        cmdline = manifest["kernel_cmdline"] + (f" {LEAN_KERNEL_ARGS}" if self.lean_snapshot else "")
         spec = DomainSpec(
             name=self.vm_id, kvm=kvm, memory_mib=self._memory_mib or int(manifest.get("memory_mib", 1536)),
-            vcpus=self.vcpus, kernel=image.kernel, initrd=image.initrd, cmdline=manifest["kernel_cmdline"],
+            vcpus=self.vcpus, kernel=image.kernel, initrd=image.initrd, cmdline=cmdline,
             overlay=overlay, console_log=self._workdir / "console.log", host_port=port, token_file=token_file,
             env_file=env_file, code_file=code_file,
         )
@@ -237,7 +247,9 @@ class LibvirtProvider(Provider):
         except libvirt.libvirtError as err:
             raise ProviderError(f"libvirt could not start the {self.app} VM: {err}") from err
         self.timings["accel_kvm"] = float(kvm)
-        self._client = GuestClient("127.0.0.1", port, self._token, timeout=self.request_timeout)
+        self.settle_scale = 1.0 if kvm else TCG_SETTLE_SCALE
+        self._client = ScaledSettleClient("127.0.0.1", port, self._token, timeout=self.request_timeout,
+                                          settle_scale=self.settle_scale)
         self._wait_guest(started + self.boot_timeout)
         self.timings["boot_seconds"] = round(time.monotonic() - started, 3)
         slow = GuestClient("127.0.0.1", port, self._token, timeout=self.boot_timeout)
@@ -257,6 +269,7 @@ class LibvirtProvider(Provider):
         except libvirt.libvirtError as err:
             raise ProviderError(f"could not snapshot the {self.app} VM: {err}") from err
         self.timings["snapshot_seconds"] = round(time.monotonic() - snap_started, 3)
+        self.timings["snapshot_mib"] = _vm_state_mib(overlay)
         self.timings["ready_seconds"] = round(time.monotonic() - started, 3)
         self._fresh = True
 
@@ -328,6 +341,21 @@ class LibvirtProvider(Provider):
             pass
 
 
+class ScaledSettleClient(GuestClient):
+    """A guest client whose screen settling waits ``settle_scale`` times longer (a VM without KVM)."""
+
+    def __init__(self, host: str, port: int, token: str, timeout: float = 120.0, settle_scale: float = 1.0):
+        super().__init__(host, port, token, timeout=timeout)
+        self.settle_scale = settle_scale
+
+    def settle(self, quiet: float = 0.2, timeout: float = 3.0) -> dict[str, Any]:
+        return super().settle(quiet * self.settle_scale, timeout * self.settle_scale)
+
+    def input(self, action: dict[str, Any], settle: tuple[float, float] | None = None) -> dict[str, Any] | None:
+        scaled = None if settle is None else (settle[0] * self.settle_scale, settle[1] * self.settle_scale)
+        return super().input(action, settle=scaled)
+
+
 def _guest_code() -> bytes:
     """The host's ``sciboard_guest`` package as a tar.gz (handed to the VM through fw_cfg)."""
     root = Path(sciboard_guest.__file__).resolve().parent
@@ -338,6 +366,17 @@ def _guest_code() -> bytes:
                 continue
             tar.add(path, arcname=str(Path("sciboard_guest") / path.relative_to(root)), recursive=False)
     return buffer.getvalue()
+
+
+def _vm_state_mib(overlay: Path) -> float:
+    """The size of the ``ready`` snapshot's saved memory and devices (what a revert loads), in MiB."""
+    proc = subprocess.run(["qemu-img", "info", "-U", "--output=json", str(overlay)], capture_output=True, text=True,
+                          check=False)
+    if proc.returncode != 0:
+        return float("nan")
+    snapshots = json.loads(proc.stdout).get("snapshots", [])
+    sizes = [s.get("vm-state-size", 0) for s in snapshots if s.get("name") == SNAPSHOT]
+    return round(sizes[0] / (1 << 20), 1) if sizes else float("nan")
 
 
 def _private_file(path: Path, data: bytes) -> Path:
