@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -198,14 +199,19 @@ def _mmdebstrap_argv(recipe: Recipe, root: Path, installer: Path | None) -> list
     (debs / "partial").mkdir(parents=True, exist_ok=True)
     argv = ["mmdebstrap", "--mode=root", "--variant=apt", "--format=directory",
             "--include=" + ",".join(recipe.packages)]
-    if installer is not None:
-        argv.append(f"--include={installer}")
     argv.append("--dpkgopt=force-unsafe-io")  # no fsync per file: the result is packed into an image anyway
     argv += [f"--dpkgopt=path-exclude={p}" for p in recipe.dpkg_exclude]
     argv += [f"--dpkgopt=path-include={p}" for p in recipe.dpkg_include]
     # Reuse downloaded packages across builds: copy the cache in, keep it, copy new ones out.
-    argv += ["--skip=essential/unlink", f"--setup-hook=copy-in {debs} /var/cache/apt",
-             f"--customize-hook=sync-out /var/cache/apt/archives {debs}"]
+    argv += ["--skip=essential/unlink", f"--setup-hook=copy-in {debs} /var/cache/apt"]
+    if installer is not None:
+        # apt cannot hand dpkg (which runs inside the chroot) a .deb outside the chroot: copy it in first,
+        # then let apt install it with its dependencies from Debian.
+        inside = f"/tmp/{installer.name}"
+        argv += [f"--customize-hook=copy-in {shlex.quote(str(installer))} /tmp",
+                 f'--customize-hook=chroot "$1" apt-get install --yes {shlex.quote(inside)}',
+                 f'--customize-hook=rm -f "$1"{shlex.quote(inside)}']
+    argv.append(f"--customize-hook=sync-out /var/cache/apt/archives {debs}")
     return argv + [recipe.suite, str(root), *recipe.mirrors]
 
 
