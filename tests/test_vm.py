@@ -233,6 +233,7 @@ def _check_close_removes_domain_and_overlay(env) -> None:
     provider = env.unwrapped.provider
     name, workdir = provider.vm_id, provider._workdir
     assert workdir is not None and (workdir / "overlay.qcow2").is_file()
+    print(f"{provider.app} VM timings: {provider.timings}")  # shown with -rP or -s
     env.close()
     conn = connect()
     try:
