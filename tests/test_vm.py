@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -341,9 +342,15 @@ def test_installer_image_with_a_stand_in_package(request, tmp_path, app):
     assert guest_app(app).argv[0] == program
     deb = _stand_in_deb(tmp_path, package, program)
     image = build(app, installer=deb)
-    manifest = image.manifest
-    assert image.complete() and manifest["installer"] == deb.name and manifest["installer_package"] == package
-    assert manifest["packages"][package] == "0.0.1-standin"
-    assert "bc" in manifest["packages"]  # the installer's own dependency came from Debian
-    assert f"/usr/bin/{program}" in manifest["installer_programs"]
-    assert image_for(app, deb) == image
+    try:
+        manifest = image.manifest
+        assert image.complete() and manifest["installer"] == deb.name and manifest["installer_package"] == package
+        assert manifest["packages"][package] == "0.0.1-standin"
+        assert "bc" in manifest["packages"]  # the installer's own dependency came from Debian
+        assert f"/usr/bin/{program}" in manifest["installer_programs"]
+        assert image_for(app, deb) == image
+    finally:  # a stand-in image must not stay the app's current image
+        current = image.path.parent / "current"
+        if current.is_symlink() and current.resolve() == image.path.resolve():
+            current.unlink()
+        shutil.rmtree(image.path, ignore_errors=True)
