@@ -157,7 +157,7 @@ def test_build_command_line(capsys):
 #: reset must leave nothing of it (an immediate done() fails again), for both kinds of reset.
 SAMPLES = {
     "kalgebra": ("kalgebra/assign-sum", "kalgebra/answer-gcd", "kalgebra/plot-sine"),
-    "pymol": ("pymol/sticks-only", "pymol/answer-toxin-chains", "pymol/gui-background-white"),
+    "pymol": ("pymol/sticks-only", "pymol/gui-background-white"),
     "texstudio": ("texstudio/lab-emphasis", "texstudio/ocean-fix-brace"),
     "stellarium": ("stellarium/hide-ground", "stellarium/saturn-magnitude", "stellarium/date-dialog"),
     "grass": ("grass/region-100m", "grass/mean-elevation", "grass/gui-rename-map"),
