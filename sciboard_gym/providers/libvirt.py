@@ -41,6 +41,8 @@ TCG_READY_SCALE = 6
 #: Under TCG an app draws an input's effect seconds late: a step's quiet window and timeout are stretched
 #: by this factor, or the step ends before the app has reacted (and the next input lands on a busy app).
 TCG_SETTLE_SCALE = 5.0
+#: The quiet window (before stretching) when the caller leaves it to the app.
+TCG_BASE_QUIET = 0.2
 #: Kernel arguments of a lean snapshot: memory the guest frees is zeroed, so the ``ready`` snapshot
 #: (which stores zero pages as flags) holds only memory in use and a revert has less to load.
 LEAN_KERNEL_ARGS = "init_on_free=1"
@@ -342,18 +344,25 @@ class LibvirtProvider(Provider):
 
 
 class ScaledSettleClient(GuestClient):
-    """A guest client whose screen settling waits ``settle_scale`` times longer (a VM without KVM)."""
+    """A guest client whose screen settling waits ``settle_scale`` times longer (a VM without KVM).
+
+    A quiet window left to the app (``None``) becomes :data:`TCG_BASE_QUIET` stretched by the scale.
+    """
 
     def __init__(self, host: str, port: int, token: str, timeout: float = 120.0, settle_scale: float = 1.0):
         super().__init__(host, port, token, timeout=timeout)
         self.settle_scale = settle_scale
 
-    def settle(self, quiet: float = 0.2, timeout: float = 3.0) -> dict[str, Any]:
-        return super().settle(quiet * self.settle_scale, timeout * self.settle_scale)
+    def _scaled(self, quiet: float | None, timeout: float) -> tuple[float | None, float]:
+        if self.settle_scale == 1.0:
+            return quiet, timeout
+        return (TCG_BASE_QUIET if quiet is None else quiet) * self.settle_scale, timeout * self.settle_scale
 
-    def input(self, action: dict[str, Any], settle: tuple[float, float] | None = None) -> dict[str, Any] | None:
-        scaled = None if settle is None else (settle[0] * self.settle_scale, settle[1] * self.settle_scale)
-        return super().input(action, settle=scaled)
+    def settle(self, quiet: float | None = None, timeout: float = 3.0) -> dict[str, Any]:
+        return super().settle(*self._scaled(quiet, timeout))
+
+    def input(self, action: dict[str, Any], settle: tuple[float | None, float] | None = None) -> dict[str, Any] | None:
+        return super().input(action, settle=None if settle is None else self._scaled(*settle))
 
 
 def _guest_code() -> bytes:
