@@ -1,6 +1,6 @@
 """CPU demonstration of decoupled GRPO on a real app: a tiny planner learns which plan solves each KAlgebra task.
 
-    .venv/bin/python benchmarks/grpo_demo.py [--tasks 4] [--updates 40] [--group 8] [--png grpo_demo.png]
+    .venv/bin/python benchmarks/grpo_demo.py [--tasks 4] [--updates 40] [--group 16] [--png grpo_demo.png]
 
 A random tiny planner cannot write expressions, so the choice space is made learnable: the
 task text offers lettered candidate steps (the one-step solutions of all demo tasks, arranged
@@ -157,7 +157,7 @@ def format_warmup(model: Any, processor: Any, rows: Sequence[Mapping[str, Any]],
     model.eval()
 
 
-def run_demo(tasks: int = 4, updates: int = 40, group: int = 8, warmup_steps: int = 20, learning_rate: float = 4e-4,
+def run_demo(tasks: int = 4, updates: int = 40, group: int = 16, warmup_steps: int = 20, learning_rate: float = 4e-4,
              seed: int = 0, epsilon_high: float = 0.28, out: Path | None = None, printer: Any = print) -> list[float]:
     """Run the demonstration; returns the mean group reward of every update."""
     import torch
@@ -220,7 +220,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=4, help=f"training tasks (at most {len(DEMO_TASKS)})")
     parser.add_argument("--updates", type=int, default=40)
-    parser.add_argument("--group", type=int, default=8)
+    parser.add_argument("--group", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=4e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epsilon-high", type=float, default=0.28,
