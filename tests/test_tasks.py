@@ -142,10 +142,8 @@ NOT_YET_COVERED = {
     ("chimerax", "model_type_present"), ("chimerax", "residue_count"), ("chimerax", "residue_names"),
     ("chimerax", "selection_count"), ("chimerax", "selection_is"), ("chimerax", "selection_names"),
     ("chimerax", "structure_count"),
-    ("grass", "gui_setting"), ("grass", "map_absent"), ("grass", "mapset_exists"), ("grass", "raster_color"),
-    ("grass", "raster_count"), ("grass", "raster_exists"), ("grass", "raster_stat"), ("grass", "raster_value_at"),
-    ("grass", "raster_values"), ("grass", "region_equals"), ("grass", "vector_exists"), ("grass", "vector_info"),
-    ("grass", "vector_topology"), ("grass", "workspace_layers"),
+    ("grass", "raster_color"), ("grass", "raster_count"), ("grass", "raster_exists"), ("grass", "raster_value_at"),
+    ("grass", "raster_values"), ("grass", "vector_exists"), ("grass", "vector_info"), ("grass", "vector_topology"),
 }
 
 
@@ -159,7 +157,7 @@ def test_every_check_type_has_two_correct_alternatives_and_two_near_misses():
         f"check types short of 2 correct alternatives and 2 near misses: "
         f"{sorted((kind, coverage[kind]) for kind in gaps - NOT_YET_COVERED)}; "
         f"now covered, remove from NOT_YET_COVERED: {sorted(NOT_YET_COVERED - gaps)}")
-    assert len(coverage) - len(gaps) >= 86
+    assert len(coverage) - len(gaps) >= 93
 
 
 def test_near_misses_name_the_checks_they_fail():
