@@ -56,7 +56,7 @@ def test_interrupted_run_continues(tmp_path: Path) -> None:
     tiny = str(cached_tiny_qwen25vl())
     out = tmp_path / "run"
     command = [sys.executable, "-m", "sciboard_gym.cli", "train", "stage1", "--app", "kalgebra", "--planner", tiny,
-               "--executor", tiny, "--out", str(out), "--group", "2", "--rounds", "2", "--train-episodes", "1",
+               "--executor", tiny, "--out", str(out), "--group", "2", "--rounds", "3", "--train-episodes", "1",
                "--eval-episodes", "1", "--updates-per-round", "1", "--max-steps", "2", "--max-new-tokens", "8",
                "--executor-max-new-tokens", "8", "--planner-max-pixels", "50176", "--executor-max-pixels", "50176",
                "--screen-size", "1280", "800", "--learning-rate", "1e-3"]
@@ -65,23 +65,25 @@ def test_interrupted_run_continues(tmp_path: Path) -> None:
     deadline = time.monotonic() + 600
     while not rows(out) and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    first.send_signal(signal.SIGINT)  # round 0 is logged: interrupt round 1
+    first.send_signal(signal.SIGINT)  # round 0 is logged: interrupt a later round (a busy machine may finish one more)
     output = first.communicate(timeout=120)[0]
     assert first.returncode == 130, output
-    assert [r["round"] for r in rows(out)] == ["0"]
+    logged = len(rows(out))
+    assert logged in (1, 2) and [r["round"] for r in rows(out)] == [str(i) for i in range(logged)]
     episode = next((out / "rounds" / "000" / "train").glob("*/episode.json"))
     stamp = episode.stat().st_mtime_ns
     state = json.loads((out / "state.json").read_text())
-    assert state["round"] == 1 and state["round_cursor"] == 1
+    assert state["round"] == logged and state["round_cursor"] == logged
 
     second = subprocess.run(command, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert [r["round"] for r in rows(out)] == ["0", "1"]
+    assert [r["round"] for r in rows(out)] == ["0", "1", "2"]
     assert episode.stat().st_mtime_ns == stamp  # round 0 was not played again
-    assert "from checkpoint-1" in second.stdout  # training resumed from round 0's checkpoint
-    trainer_state = json.loads((out / "trainer" / "checkpoint-2" / "trainer_state.json").read_text())
-    assert trainer_state["global_step"] == 2
-    assert [e["step"] for e in trainer_state["log_history"] if "loss" in e] == [1, 2]
-    second_task = next((out / "rounds" / "001" / "train").glob("*/episode.json")).parent.name
-    assert second_task.startswith("000-kalgebra_answer-gcd")  # the task cursor moved on to the next training task
-    assert json.loads((out / "state.json").read_text())["round"] == 2
+    assert f"from checkpoint-{logged}" in second.stdout  # training resumed from the last finished round's checkpoint
+    trainer_state = json.loads((out / "trainer" / "checkpoint-3" / "trainer_state.json").read_text())
+    assert trainer_state["global_step"] == 3
+    assert [e["step"] for e in trainer_state["log_history"] if "loss" in e] == [1, 2, 3]
+    tasks = [next((out / "rounds" / f"{r:03d}" / "train").glob("*/episode.json")).parent.name for r in range(3)]
+    assert tasks[1].startswith("000-kalgebra_answer-gcd")  # the task cursor moves on to the next training task
+    assert len({name.split("-", 1)[1] for name in tasks}) == 3
+    assert json.loads((out / "state.json").read_text())["round"] == 3
