@@ -178,6 +178,20 @@ def test_live_answer_truth_is_fixed_at_reset():
     assert not adapter.evaluate(task, client, "no", seen)[0]
 
 
+def test_a_reader_that_raises_leaves_its_check_failing_and_the_reset_going_on():
+    adapter = get_adapter("stellarium")
+    task = Task.from_dict({
+        "id": "stellarium/example", "app": "stellarium", "instruction": "Is Mars above the horizon? yes or no.",
+        "max_steps": 3, "evaluate": [{"check": "answer_above_horizon", "args": {"name": "Mars"}}],
+        "oracle": ['answer("yes")']})
+    client = FakeClient({"object_info": 5})   # a reply the reader cannot use
+    seen = adapter.read_at_reset(task, client)
+    assert seen == {0: None}
+    client.state["object_info"] = {"altitude": 20.0}
+    passed, results = adapter.evaluate(task, client, "yes", seen)
+    assert not passed and results[0].detail
+
+
 # --- the env draws the variant from the reset seed (on a FakeProvider: no desktop) ---------
 
 def test_reset_seed_picks_the_variant_and_info_reports_it():

@@ -104,8 +104,9 @@ class AppAdapter:
     def read_at_reset(self, task: Task, client: GuestClient) -> dict[int, Any]:
         """Run the ``at_reset`` readers of ``task``'s checks (after setup); {check index: what they saw}.
 
-        A reader whose input is missing (``CheckFailed``, a refused probe) leaves None: its check
-        then fails with a clear detail. A guest fault raises :class:`GuestError`.
+        A reader whose input is missing (``CheckFailed``, a refused probe) or that raises anything
+        else (a bug in the reader) leaves None: its check then fails with a clear detail, and the
+        reset goes on. A guest fault raises :class:`GuestError`.
         """
         ctx = CheckContext(client=client, answer=None, task=task)
         seen: dict[int, Any] = {}
@@ -118,6 +119,8 @@ class AppAdapter:
                 except GuestError as err:
                     if not 400 <= err.status < 500:
                         raise
+                    seen[index] = None
+                except Exception:  # noqa: BLE001  (a bug in a reader must not make reset fail)
                     seen[index] = None
         return seen
 
