@@ -129,31 +129,17 @@ def test_answer_tasks_also_need_evidence_in_the_app(task):
     assert evidence, f"{task.id} can be solved by its final answer alone"
 
 
-#: Check types without two correct alternatives and two near misses yet: Celestia is not packaged for
-#: Debian 12, so its alternatives cannot be played where the suite runs (ChimeraX's alternatives are
-#: declared and played wherever ChimeraX is installed). The test fails when this set and the real gaps
-#: differ, so it only ever shrinks.
-NOT_YET_COVERED = {
-    ("celestia", "label_flag"), ("celestia", "near_selection"), ("celestia", "render_flag"),
-    ("celestia", "selection_is"), ("celestia", "timescale_between"),
-}
-
-
 def test_every_check_type_has_two_correct_alternatives_and_two_near_misses():
     """Counted from the task files: a correct alternative counts for every check of its task, a near
     miss for the checks it names in ``fails`` (tests/test_task_oracles.py plays them and checks that
     those checks really fail)."""
     coverage = alternative_coverage(ALL_TASKS)
-    gaps = {kind for kind, (good, bad) in coverage.items() if good < 2 or bad < 2}
-    assert gaps == NOT_YET_COVERED, (
-        f"check types short of 2 correct alternatives and 2 near misses: "
-        f"{sorted((kind, coverage[kind]) for kind in gaps - NOT_YET_COVERED)}; "
-        f"now covered, remove from NOT_YET_COVERED: {sorted(NOT_YET_COVERED - gaps)}")
-    assert len(coverage) - len(gaps) >= 100
+    gaps = sorted((kind, counts) for kind, counts in coverage.items() if counts[0] < 2 or counts[1] < 2)
+    assert not gaps, f"check types short of 2 correct alternatives and 2 near misses: {gaps}"
+    assert len(coverage) >= 100
 
 
 def test_near_misses_name_the_checks_they_fail():
-    """Every near miss on the apps the suite plays says which check must catch it."""
-    vague = [(t.id, i) for t in ALL_TASKS if t.app not in ("chimerax", "celestia")
-             for i, a in enumerate(t.alternatives) if a.expect == "fail" and not a.fails]
+    """Every near miss says which check must catch it."""
+    vague = [(t.id, i) for t in ALL_TASKS for i, a in enumerate(t.alternatives) if a.expect == "fail" and not a.fails]
     assert not vague, vague
