@@ -1,8 +1,9 @@
 """Reading the screen without encoding: raw frames and settle detection.
 
-The local desktop's Xvfb keeps its framebuffer in a memory-mapped XWD file
-(``-fbdir``); a frame is a slice of that map. Other X servers (a VM's Xorg) are
-read with XGetImage through python3-xlib.
+The guest's own Xvfb (on the local desktop and in a VM) keeps its framebuffer in
+a memory-mapped XWD file (``-fbdir``); a frame is a slice of that map. An X server
+the guest attaches to (``--display``) is read with ``mss`` (XShmGetImage, shared
+memory) where it is installed, else with XGetImage through python3-xlib.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import mmap
 import struct
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +26,7 @@ class Screen:
         self._display = display
         self._map: mmap.mmap | None = None
         self._xlib = None
+        self._mss: Any = None
         if fbdir is not None:
             self._open_fbdir(Path(fbdir) / FRAMEBUFFER.name)
         else:
@@ -53,12 +56,20 @@ class Screen:
         geometry = root.get_geometry()
         self._root = root
         self.width, self.height = geometry.width, geometry.height
+        try:
+            import mss
+        except ImportError:  # the guest's Debian tree has no python3-mss: XGetImage then
+            return
+        self._mss = mss.MSS(display=self._display)
+        self._region = {"left": 0, "top": 0, "width": self.width, "height": self.height}
 
-    def raw_bgrx(self) -> bytes:
+    def raw_bgrx(self) -> bytes | bytearray:
         """The current frame as BGRX bytes (4 per pixel), row stride == width * 4."""
         if self._map is not None:
             end = self._offset + self._stride * self.height
             return self._map[self._offset:end]
+        if self._mss is not None:
+            return self._mss.grab(self._region).raw
         from Xlib import X
 
         image = self._root.get_image(0, 0, self.width, self.height, X.ZPixmap, 0xFFFFFFFF)
@@ -102,6 +113,9 @@ class Screen:
         if self._map is not None:
             self._map.close()
             self._map = None
+        if self._mss is not None:
+            self._mss.close()
+            self._mss = None
         if self._xlib is not None:
             self._xlib.close()
             self._xlib = None
