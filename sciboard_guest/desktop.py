@@ -140,7 +140,7 @@ class Desktop:
             prepare(home)
         env = {**self._env, "HOME": str(home), **extra_env}
         argv = [arg.replace("{home}", str(home)) for arg in argv]
-        self._procs[name] = processes.spawn(argv, env, self.workdir / f"{name}.log", cwd=str(home))
+        self._procs[name] = processes.spawn(argv, env, self.log_path(name), cwd=str(home))
         self._home = home
         return home
 
@@ -151,6 +151,15 @@ class Desktop:
     def alive(self, name: str) -> bool:
         proc = self._procs.get(name)
         return proc is not None and proc.poll() is None
+
+    def exit_status(self, name: str) -> int | None:
+        """The return code of the process ``name`` if it has ended (negative: killed by that signal), else None."""
+        proc = self._procs.get(name)
+        return None if proc is None else proc.poll()
+
+    def log_path(self, name: str) -> Path:
+        """Where the output of the process ``name`` goes."""
+        return self.workdir / f"{name}.log"
 
     def component_status(self) -> dict[str, bool]:
         """Which of the desktop's processes are running."""

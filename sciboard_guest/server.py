@@ -91,7 +91,8 @@ class Guest:
         return apps.AppContext(
             env=self.desktop.env | {"HOME": str(self.desktop._home)}, home=self.desktop._home, screen=self.screen,
             a11y=self.a11y, perform=self.perform, settle=self.settle, state=self.app_state,
-            app_pid=self.desktop.pid("app"),
+            app_pid=self.desktop.pid("app"), app_exit_status=lambda: self.desktop.exit_status("app"),
+            app_log=self.desktop.log_path("app"),
         )
 
     def settle(self, quiet: float = 0.2, timeout: float = 3.0, first_change: float = 0.0,

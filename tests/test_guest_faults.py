@@ -42,6 +42,12 @@ class FakeDesktop:
     def pid(self, name: str) -> int | None:
         return None
 
+    def exit_status(self, name: str) -> int | None:
+        return None
+
+    def log_path(self, name: str) -> Path:
+        return self._home / f"{name}.log"
+
     def component_status(self) -> dict[str, bool]:
         return {"xvfb": True, "wm": True, "dbus": True, "app": True}
 

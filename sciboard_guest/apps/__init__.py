@@ -13,6 +13,7 @@ import inspect
 import os
 import re
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,10 @@ class AppError(RuntimeError):
 
 class AppNotInstalled(AppError):
     """The app's program is missing on this desktop."""
+
+
+class AppExited(AppError):
+    """The app's process ended while the guest waited for it (e.g. during its readiness wait)."""
 
 
 class BadArgument(ValueError):
@@ -47,6 +52,15 @@ class AppContext:
     settle: Callable[..., Any]
     app_pid: int | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    #: The app process's exit status (None while it runs) and its log: for :meth:`ensure_app_running`.
+    app_exit_status: Callable[[], int | None] = lambda: None
+    app_log: Path | None = None
+
+    def ensure_app_running(self) -> None:
+        """Raise :class:`AppExited` (naming the exit status and the end of the app's log) if the app has exited."""
+        status = self.app_exit_status()
+        if status is not None:
+            raise AppExited(f"the app {describe_exit(status)}; its log ends with:\n{log_tail(self.app_log)}")
 
     def key(self, keys: str) -> None:
         self.perform({"name": "key", "keys": keys})
@@ -122,10 +136,42 @@ class GuestApp:
                                       f"{self.install_hint}")
 
     def wait_ready(self, ctx: AppContext) -> None:
+        """Return when the app accepts input; :class:`AppExited` at once if it exits while starting,
+        :class:`AppError` when its readiness timeout passes."""
         # SCIBOARD_READY_SCALE stretches readiness timeouts on slow desktops (a VM under TCG).
         deadline = time.monotonic() + self.ready_timeout * float(os.environ.get("SCIBOARD_READY_SCALE", "1"))
-        if self._ready is not None:
-            self._ready(ctx, deadline)
+        ctx.ensure_app_running()
+        if self._ready is None:
+            return
+        try:
+            self._ready(ctx, deadline)  # its polling loop calls ctx.ensure_app_running() on every round
+        except AppExited as err:
+            raise AppExited(f"{self.name} could not start: {err}") from None
+        except AppError:
+            ctx.ensure_app_running()  # a timeout because the app died: say so
+            raise
+
+
+def describe_exit(status: int) -> str:
+    """``exited with code N`` or ``was killed by signal SIGNAME`` for a Popen return code."""
+    if status < 0:
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:
+            name = str(-status)
+        return f"was killed by signal {name}"
+    return f"exited with code {status}"
+
+
+def log_tail(path: Path | None, lines: int = 15) -> str:
+    """The last ``lines`` lines of a log file ("(no log)" when there is none)."""
+    if path is None:
+        return "(no log)"
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(the log is empty)"
 
 
 def _app_path(env: dict[str, str]) -> str:

@@ -238,6 +238,7 @@ def call(ctx: AppContext, command: str, argument: str = "", timeout: float = BRI
 @APP.ready
 def _ready(ctx: AppContext, deadline: float) -> None:
     while time.monotonic() < deadline:
+        ctx.ensure_app_running()
         visible = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "celestia"],
                                  env=ctx.env, capture_output=True, timeout=10, check=False).stdout.split()
         if visible:

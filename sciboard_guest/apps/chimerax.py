@@ -205,6 +205,7 @@ def run(ctx: AppContext, text: str, timeout: float = REQUEST_TIMEOUT) -> Reply:
 def _ready(ctx: AppContext, deadline: float) -> None:
     last = "no answer yet"
     while time.monotonic() < deadline:
+        ctx.ensure_app_running()
         try:
             run(ctx, command("version"), timeout=5.0)
         except AppError as err:

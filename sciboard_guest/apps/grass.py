@@ -26,7 +26,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, AppNotInstalled, BadArgument, GuestApp
+from sciboard_guest.apps import AppContext, AppError, AppNotInstalled, BadArgument, GuestApp, log_tail
 from sciboard_guest.apps import grass_data as data
 from sciboard_guest.desktop import CLEAN_PATH
 
@@ -201,41 +201,22 @@ def _region_to(ctx: AppContext, qualified: str) -> None:
 
 # --- readiness -------------------------------------------------------------------
 
-def _log_tail(ctx: AppContext, lines: int = 12) -> str:
-    try:
-        text = (ctx.home.parent / "app.log").read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def _main_window(ctx: AppContext) -> list[str]:
     out = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", r" - GRASS GIS$"], env=ctx.env,
                          capture_output=True, text=True, timeout=10, check=False)
     return out.stdout.split()
 
 
-def _alive(ctx: AppContext) -> bool:
-    if ctx.app_pid is None:
-        return True
-    try:
-        state = Path(f"/proc/{ctx.app_pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @APP.ready
 def _ready(ctx: AppContext, deadline: float) -> None:
     """The main window is up, its map display and console exist, and the splash screen is gone."""
     while time.monotonic() < deadline:
-        if not _alive(ctx):
-            raise AppError(f"GRASS GIS exited during start-up:\n{_log_tail(ctx)}")
+        ctx.ensure_app_running()
         if _main_window(ctx) and _gui_ready(ctx):
             ctx.settle(quiet=0.4, timeout=8.0)
             return
         time.sleep(0.1)
-    raise AppError(f"GRASS GIS did not become ready in time:\n{_log_tail(ctx)}")
+    raise AppError(f"GRASS GIS did not become ready in time; its log ends with:\n{log_tail(ctx.app_log, 12)}")
 
 
 def _gui_app(ctx: AppContext):

@@ -66,6 +66,7 @@ def _tab_list(ctx: AppContext) -> Element:
 @APP.ready
 def _ready(ctx: AppContext, deadline: float) -> None:
     while time.monotonic() < deadline:
+        ctx.ensure_app_running()
         visible = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "kalgebra"],
                                  env=ctx.env, capture_output=True, timeout=10, check=False).stdout.split()
         if visible:

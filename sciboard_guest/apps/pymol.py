@@ -70,6 +70,7 @@ def call(ctx: AppContext, method: str, *args: Any) -> Any:
 def _ready(ctx: AppContext, deadline: float) -> None:
     problem = "no window yet"
     while time.monotonic() < deadline:
+        ctx.ensure_app_running()
         visible = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "pymol"],
                                  env=ctx.env, capture_output=True, timeout=10, check=False).stdout.split()
         if visible:

@@ -283,6 +283,7 @@ def _window_visible(ctx: AppContext) -> bool:
 def _ready(ctx: AppContext, deadline: float) -> None:
     rc = _rc(ctx)
     while time.monotonic() < deadline:
+        ctx.ensure_app_running()
         if _window_visible(ctx):
             try:
                 rc.get("main/status")

@@ -110,6 +110,7 @@ def _ready(ctx: AppContext, deadline: float) -> None:
     # TeXstudio can map and drop a short-lived window at start-up: wait until the main window
     # holds the focus and answers pings.
     while time.monotonic() < deadline:
+        ctx.ensure_app_running()
         window_id = _focused_main_window(ctx)
         if window_id is not None:
             try:
