@@ -11,6 +11,9 @@ the desktop layer, the command line) run without a VM.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import re
 import shutil
@@ -111,9 +114,11 @@ def _fake_layer(vm_dir: Path) -> Image:
     layer = Image(DESKTOP_LAYER, digest, vm_dir / "images" / DESKTOP_LAYER / digest)
     layer.path.mkdir(parents=True)
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(layer.disk), "64M"], check=True)
-    layer.kernel.write_bytes(b"kernel")
+    layer.kernel.write_bytes(b"kernel" * (1 << 20))  # big enough that counting it in an overlay shows
     layer.initrd.write_bytes(b"initrd")
-    (layer.path / "manifest.json").write_text('{"app": "desktop", "kernel_cmdline": "root=/dev/vda", "packages": {}}')
+    (layer.path / "manifest.json").write_text(json.dumps({
+        "app": "desktop", "kernel_cmdline": "root=/dev/vda", "packages": {}, "built_at": "2026-01-01T00:00:00Z",
+        "build_seconds": 1.0}))
     return layer
 
 
@@ -132,6 +137,14 @@ def test_app_images_are_thin_overlays_of_the_layer(tmp_path, monkeypatch):
                               capture_output=True, text=True).stdout
         assert f"backing file: ../../desktop/{layer.digest}/disk.qcow2" in info
         assert image.disk.stat().st_size < (1 << 20)  # the overlay holds nothing but its header
+    assert images[0].own_bytes() < (1 << 20)  # the hard-linked kernel counts in the layer, not in the overlay
+    from vm_images.cli import main
+
+    listing = io.StringIO()
+    with contextlib.redirect_stdout(listing):
+        assert main(["vm", "list", "--json"]) == 0
+    rows = {row["app"]: row for row in json.loads(listing.getvalue())}
+    assert rows["kalgebra"]["size_mib"] < 1 and rows["desktop"]["size_mib"] >= 6
     assert prune() == []  # the layer the current images stand on is kept
     assert build("kalgebra", log=lambda msg: None) == images[0]  # cached
     layer.disk.unlink()

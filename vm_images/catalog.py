@@ -44,12 +44,31 @@ class Image:
     def manifest(self) -> dict[str, Any]:
         return json.loads((self.path / "manifest.json").read_text())
 
+    @property
+    def layer_path(self) -> Path | None:
+        """The desktop layer's folder when the disk is an overlay of it, else None."""
+        layer = self.manifest.get("layer")
+        return None if layer is None else images_dir() / DESKTOP_LAYER / layer
+
+    def own_bytes(self) -> int:
+        """Bytes of the image's own files: a file hard-linked to its layer's (the kernel, the initrd) counts there."""
+        shared: set[tuple[int, int]] = set()
+        layer = self.layer_path
+        if layer is not None and layer.is_dir():
+            shared = {(st.st_dev, st.st_ino) for st in (p.stat() for p in layer.iterdir() if p.is_file())}
+        total = 0
+        for path in self.path.iterdir():
+            st = path.stat()
+            if path.is_file() and (st.st_dev, st.st_ino) not in shared:
+                total += st.st_size
+        return total
+
     def complete(self) -> bool:
         """Every file is there, and so is the desktop layer the disk is an overlay of (if it is one)."""
         if not all(p.is_file() for p in (self.disk, self.kernel, self.initrd, self.path / "manifest.json")):
             return False
-        layer = self.manifest.get("layer")
-        return layer is None or (images_dir() / DESKTOP_LAYER / layer / "disk.qcow2").is_file()
+        layer = self.layer_path
+        return layer is None or (layer / "disk.qcow2").is_file()
 
 
 def image_for(app: str, installer: Path | None = None) -> Image:

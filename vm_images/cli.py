@@ -120,7 +120,7 @@ def _list(args: argparse.Namespace) -> int:
     rows = []
     for image in built_images():
         manifest = image.manifest
-        size = sum(p.stat().st_size for p in image.path.iterdir()) // (1 << 20)
+        size = round(image.own_bytes() / (1 << 20), 1)  # an overlay's kernel and initrd are its layer's
         rows.append({"app": image.app, "digest": image.digest, "size_mib": size, "built_at": manifest["built_at"],
                      "build_seconds": manifest["build_seconds"], "path": str(image.path)})
     if args.json:
@@ -129,7 +129,7 @@ def _list(args: argparse.Namespace) -> int:
         print(f"no images built yet under {images_dir()}; try: sciboard vm build kalgebra")
     else:
         for row in rows:
-            print(f"{row['app']:<11} {row['digest']}  {row['size_mib']:>6} MiB  built {row['built_at']} "
+            print(f"{row['app']:<11} {row['digest']}  {row['size_mib']:>8.1f} MiB  built {row['built_at']} "
                   f"in {row['build_seconds']:.0f}s  {row['path']}")
     return 0
 
