@@ -350,9 +350,13 @@ def gui_settings() -> dict:
       which suits a window manager that maximises every window;
     * a language override: without it GRASS's start-up turns C.UTF-8 into
       ``LANG=en_US`` (Python's locale normalisation), a locale Debian does not
-      have, and wxPython greets every episode with a "Cannot set locale" dialog.
+      have, and wxPython greets every episode with a "Cannot set locale" dialog;
+    * the data catalog's lazy-loading question answered: when loading the catalog takes over 5 s
+      (a busy machine, a VM without KVM) GRASS otherwise shows it as a bar above the catalog tree,
+      which moves the tree down.
     """
-    return {"general": {"singleWindow": {"enabled": True}}, "language": {"locale": {"lc_all": "C.UTF-8"}}}
+    return {"general": {"singleWindow": {"enabled": True}}, "language": {"locale": {"lc_all": "C.UTF-8"}},
+            "datacatalog": {"lazyLoading": {"enabled": False, "asked": True}}}
 
 
 def exec_gui(home: Path, cache_dir: Path | None = None) -> None:
