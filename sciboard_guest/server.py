@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from sciboard_guest import apps, inputs
+from sciboard_guest import apps, inputs, memory
 from sciboard_guest.a11y import Accessibility, render_text
 from sciboard_guest.desktop import Desktop
 from sciboard_guest.protocol import AUTH_HEADER, AUTH_SCHEME, FRAMEBUFFER, PROTOCOL_VERSION
@@ -362,6 +362,9 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
             value = apps.call_named(guest.running_app.probes, "probe", body.get("probe"), ctx, body.get("args", {}))
             return {"value": value}
 
+        def ep_trim_memory(self, body: dict, query: dict) -> Any:
+            return memory.drop_page_cache()
+
         def ep_shutdown(self, body: dict, query: dict) -> Any:
             guest.stopping.set()
             return {"ok": True}
@@ -376,6 +379,7 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
         ("POST", "/app/stop"): Handler.ep_stop_app,
         ("POST", "/setup"): Handler.ep_setup,
         ("POST", "/probe"): Handler.ep_probe,
+        ("POST", "/memory/trim"): Handler.ep_trim_memory,
         ("POST", "/shutdown"): Handler.ep_shutdown,
     }
     return Handler

@@ -190,6 +190,10 @@ class GuestClient:
     def probe(self, probe: str, args: dict[str, Any] | None = None) -> Any:
         return self.call("POST", "/probe", {"probe": probe, "args": args or {}})["value"]
 
+    def trim_memory(self) -> dict[str, Any]:
+        """Ask the guest kernel to drop its clean page cache (a VM, before its memory snapshot)."""
+        return self.call("POST", "/memory/trim", {})
+
     def shutdown(self, timeout: float | None = None) -> None:
         try:
             self.call("POST", "/shutdown", {}, timeout=timeout)

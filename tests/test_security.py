@@ -30,7 +30,7 @@ from sciboard_gym.providers.local import GUEST_PYTHON
 ROOT = Path(__file__).resolve().parents[1]
 ROUTES = [("GET", "/health"), ("GET", "/screenshot"), ("POST", "/settle"), ("POST", "/input"), ("GET", "/a11y"),
           ("POST", "/app/launch"), ("POST", "/app/stop"), ("POST", "/setup"), ("POST", "/probe"),
-          ("POST", "/shutdown")]
+          ("POST", "/memory/trim"), ("POST", "/shutdown")]
 
 
 def request(client: GuestClient, method: str, path: str, body: bytes | None = None,
