@@ -52,6 +52,8 @@ def test_domain_xml_isolates_the_guest(kvm):
     assert not root.findall("devices/interface") and not root.findall("devices/graphics")
     assert "name=opt/sciboard/token,file=/tmp/vm/token" in args
     assert root.find("devices/disk/source").get("file") == "/tmp/vm/o.qcow2"
+    disabled = {f.get("name") for f in root.findall("cpu/feature") if f.get("policy") == "disable"}
+    assert disabled == (set() if kvm else {"avx", "avx2", "fma", "f16c"})  # TCG's AVX breaks llvmpipe
 
 
 def test_recipe_digest_follows_the_recipe(tmp_path):

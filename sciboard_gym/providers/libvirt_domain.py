@@ -37,6 +37,13 @@ class DomainSpec:
     code_file: Path
 
 
+#: CPU features hidden from a TCG guest. With them (``-cpu max`` of QEMU 7.2, whose TCG emulates AVX and
+#: AVX2 since that release) Stellarium died with SIGSEGV in the VM while loading its first landscape,
+#: which it draws through software OpenGL (llvmpipe JIT-compiles for the widest vectors the CPU reports);
+#: without them it runs (the other apps ran with them as well).
+TCG_DISABLED_FEATURES = ("avx", "avx2", "fma", "f16c")
+
+
 def domain_xml(spec: DomainSpec) -> str:
     """The domain XML for ``spec``."""
     netdev = (f"user,id=sbnet,restrict=on,"
@@ -48,7 +55,11 @@ def domain_xml(spec: DomainSpec) -> str:
         "-fw_cfg", f"name={guest_config.FW_CFG_CODE},file={spec.code_file}",
     ]
     args = "\n".join(f"    <qemu:arg value={quoteattr(a)}/>" for a in qemu_args)
-    cpu = "<cpu mode='host-passthrough'/>" if spec.kvm else "<cpu mode='maximum'/>"
+    if spec.kvm:
+        cpu = "<cpu mode='host-passthrough'/>"
+    else:
+        disabled = "".join(f"<feature policy='disable' name='{name}'/>" for name in TCG_DISABLED_FEATURES)
+        cpu = f"<cpu mode='maximum'>{disabled}</cpu>"
     # QEMU runs as the calling user (like qemu:///session): it reads this user's cache, nothing else.
     label = f"+{os.getuid()}:+{os.getgid()}"
     return f"""<domain type='{"kvm" if spec.kvm else "qemu"}' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
