@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp
+from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp, slowness
 
 DEFAULT_CONFIG = Path("/usr/share/stellarium/data/default_cfg.ini")
 #: Idle / interactive frame rates. Stellarium shows an input's effect only at its next idle-rate frame
@@ -267,7 +267,7 @@ def _rc(ctx: AppContext) -> RemoteControl:
             text = (ctx.home / ".stellarium" / "config.ini").read_text(encoding="utf-8")
         except OSError as err:
             raise AppError(f"Stellarium's config is missing: {err}") from None
-        ctx.state["rc"] = RemoteControl(*read_remote_settings(text))
+        ctx.state["rc"] = RemoteControl(*read_remote_settings(text), timeout=10.0 * slowness())
     return ctx.state["rc"]
 
 
@@ -311,7 +311,7 @@ def _apply_baseline(ctx: AppContext, timeout: float = 15.0) -> None:
 
     Sets only what differs (each call waits for Stellarium's main loop), and repeats until a
     round finds nothing to change: a view animation still running can undo a first attempt."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * slowness()
     while (changed := _baseline_round(ctx)) is not None:
         if time.monotonic() > deadline:
             raise AppError(f"Stellarium did not reach the start state: {changed}")
@@ -343,7 +343,8 @@ def _baseline_round(ctx: AppContext) -> str | None:
 
 
 def _wait_for(condition: Any, message: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+    """Poll ``condition`` (None when met, else what is missing) until ``timeout`` (stretched on a slow guest)."""
+    deadline = time.monotonic() + timeout * slowness()
     problem = condition()
     while problem is not None:
         if time.monotonic() > deadline:
