@@ -33,6 +33,7 @@ import psutil
 from sciboard_gym import actions
 from sciboard_gym.env import SciBoardEnv
 from sciboard_gym.providers.local import LocalProvider
+from sciboard_gym.staleness import is_stale
 from sciboard_gym.tasks import load_app_tasks
 
 #: path -> (env.settle_quiet, the client's settle options, the client's input options, launch options)
@@ -40,7 +41,6 @@ PATHS: dict[str, tuple[float | None, dict[str, Any], dict[str, Any], dict[str, A
     "old": (0.2, {"method": "poll"}, {"via": "xdotool"}, {"fresh": True}),
     "new": (None, {}, {}, {}),
 }
-RECHECK = (1.0, 0.5)  # seconds after the step, then after that
 
 
 @dataclass
@@ -59,14 +59,6 @@ def use_path(env: SciBoardEnv, path: str) -> None:
     env.settle_quiet = quiet
     client = env.provider.client
     client.settle_options, client.input_options, client.launch_options = dict(settle), dict(inputs), dict(launch)
-
-
-def is_stale(env: SciBoardEnv, observed: np.ndarray) -> bool:
-    for delay in RECHECK:
-        time.sleep(delay)
-        if np.array_equal(env.provider.client.screenshot(), observed):
-            return False
-    return True
 
 
 def idle_cpu(provider: LocalProvider, seconds: float) -> float:
@@ -115,7 +107,7 @@ def play(env: SciBoardEnv, task_id: str, figures: Figures, check_stale: bool) ->
         figures.settles.append(info.get("settle_seconds", 0.0))
         if check_stale and not isinstance(actions.parse(action), actions.Wait):
             figures.checked += 1
-            figures.stale += is_stale(env, observation["screenshot"])
+            figures.stale += is_stale(env.provider.client, observation["screenshot"])
         if terminated or truncated:
             break
 

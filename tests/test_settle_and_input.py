@@ -4,15 +4,12 @@ characters the tasks use are typed as written."""
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
-import numpy as np
 import pytest
 
 from sciboard_guest import inputs
 from sciboard_guest.settle import is_caret, wait_until_quiet
 from sciboard_gym import actions
+from sciboard_gym.staleness import is_stale
 from sciboard_gym.tasks import load_app_tasks
 
 
@@ -105,19 +102,6 @@ def test_xtest_keyboard_binds_missing_characters_and_shifts_upper_level(monkeypa
 
 # --- on the live app -------------------------------------------------------------------------------------
 
-#: Seconds after a step at which the screen is grabbed again; two grabs half a second apart so a blinking
-#: text caret alone never counts as a change.
-RECHECK = (1.0, 0.5)
-
-
-def _stale(env: Any, observed: np.ndarray) -> bool:
-    for delay in RECHECK:
-        time.sleep(delay)
-        if np.array_equal(env.provider.client.screenshot(), observed):
-            return False
-    return True
-
-
 @pytest.mark.desktop
 @pytest.mark.xdist_group("kalgebra")
 def test_kalgebra_steps_return_the_settled_screen(live_env):
@@ -130,7 +114,7 @@ def test_kalgebra_steps_return_the_settled_screen(live_env):
                 break
             observation, *_ = env.step(action)
             checked += 1
-            if _stale(env, observation["screenshot"]):
+            if is_stale(env.provider.client, observation["screenshot"]):
                 stale.append((task.id, action))
     assert checked >= 8 and not stale, f"observations older than the settled screen after: {stale}"
 
