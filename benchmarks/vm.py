@@ -2,12 +2,13 @@
 boot to ready, reset (libvirt revert, QEMU loadvm, and the local desktop's reset) and one step.
 
     .venv/bin/python benchmarks/vm.py [--app kalgebra --app pymol ...] [--resets 5] [--steps 10]
-                                      [--lean-compare] [--no-local] [--json]
+                                      [--snapshot-compare] [--no-local] [--json]
 
 Images are built (or reused) first; a reused image reports the build time recorded when it was built.
-``--lean-compare`` boots the first app twice, with and without the lean snapshot (the guest zeroes
-memory it frees, so the ``ready`` snapshot holds only memory in use), and prints both side by side.
-Goals (under TCG): reset <= 4 s through libvirt, <= 1 s through loadvm.
+The VM boots with the default snapshot (lean: the guest zeroes memory it frees, and its page cache
+is dropped just before the snapshot, so the ``ready`` snapshot holds only memory in use).
+``--snapshot-compare`` also boots the first app with the page cache kept, with neither, and with
+1 GiB of guest memory, and prints the four side by side. Goals (under TCG): reset <= 4 s through libvirt, <= 1 s through loadvm.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def image_figures(app: str) -> dict[str, Any]:
     image = build(app, log=lambda msg: None)
     figures: dict[str, Any] = {"image_call_seconds": round(time.monotonic() - started, 1),
                                "image_build_seconds": image.manifest["build_seconds"],
-                               "image_mib": round(sum(p.stat().st_size for p in image.path.iterdir()) / (1 << 20), 1)}
+                               "image_mib": round(image.own_bytes() / (1 << 20), 1)}
     layer = image.manifest.get("layer")
     if layer:
         layer_dir = images_dir() / DESKTOP_LAYER / layer
@@ -77,20 +78,29 @@ def image_figures(app: str) -> dict[str, Any]:
     return figures
 
 
-def vm_figures(app: str, resets: int, steps: int, lean: bool) -> dict[str, Any]:
+#: The snapshot variants ``--snapshot-compare`` boots side by side (provider options), the default first.
+SNAPSHOT_VARIANTS: dict[str, dict[str, Any]] = {
+    "VM": {"lean_snapshot": True, "drop_page_cache": True},
+    "VM, cache kept": {"lean_snapshot": True, "drop_page_cache": False},
+    "VM, not lean": {"lean_snapshot": False, "drop_page_cache": False},
+    "VM, 1 GiB": {"lean_snapshot": True, "drop_page_cache": True, "memory_mib": 1024},
+}
+
+
+def vm_figures(app: str, resets: int, steps: int, options: dict[str, Any]) -> dict[str, Any]:
     """Boot the app's VM; boot, snapshot, revert (both ways), env.reset and step figures."""
     task = _first_task(app)
-    env = gym.make(APPS[app][0], provider="libvirt", task=task, max_steps=steps + 5,
-                   provider_options={"lean_snapshot": lean})
-    figures: dict[str, Any] = {"lean_snapshot": lean}
+    env = gym.make(APPS[app][0], provider="libvirt", task=task, max_steps=steps + 5, provider_options=options)
+    figures: dict[str, Any] = dict(options)
     try:
         started = time.monotonic()
         env.reset(seed=0, options={"task": task})
         figures["first_reset_seconds"] = round(time.monotonic() - started, 1)
         provider: Any = env.unwrapped.provider  # type: ignore[attr-defined]
         figures["accel"] = "kvm" if provider.timings.get("accel_kvm") else "tcg"
-        for key in ("boot_seconds", "launch_seconds", "snapshot_seconds", "snapshot_mib", "ready_seconds"):
-            figures[key] = provider.timings[key]
+        for key in ("boot_seconds", "launch_seconds", "snapshot_seconds", "snapshot_mib", "ready_seconds",
+                    "page_cache_dropped_mib"):
+            figures[key] = provider.timings.get(key)
         for mode in ("libvirt", "loadvm"):
             reverts, commands = [], []
             for _ in range(resets):
@@ -120,14 +130,14 @@ def local_figures(app: str, resets: int, steps: int) -> dict[str, Any]:
     return figures
 
 
-def run(apps: list[str], resets: int, steps: int, lean_compare: bool, local: bool) -> dict[str, Any]:
+def run(apps: list[str], resets: int, steps: int, snapshot_compare: bool, local: bool) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for i, app in enumerate(apps):
-        figures: dict[str, Any] = {"task": _first_task(app), "image": image_figures(app)}
-        figures["vm"] = vm_figures(app, resets, steps, lean=True)
-        print(json.dumps({app: figures}), file=sys.stderr, flush=True)  # the figures so far
-        if lean_compare and i == 0:
-            figures["vm_not_lean"] = vm_figures(app, resets, steps, lean=False)
+        figures: dict[str, Any] = {"task": _first_task(app), "image": image_figures(app), "vm": {}}
+        for name, options in SNAPSHOT_VARIANTS.items():
+            if name == "VM" or (snapshot_compare and i == 0):
+                figures["vm"][name] = vm_figures(app, resets, steps, options)
+                print(json.dumps({app: figures}), file=sys.stderr, flush=True)  # the figures so far
         if local:
             figures["local"] = local_figures(app, resets, steps)
         results[app] = figures
@@ -142,19 +152,16 @@ def _cell(value: Any) -> str:
 
 def print_table(results: dict[str, Any]) -> None:
     for app, figures in results.items():
-        vm, local, image = figures["vm"], figures.get("local", {}), figures["image"]
-        other = figures.get("vm_not_lean")
-        print(f"\n{app} ({figures['task']}; VM accel {vm['accel']})")
+        vms, local, image = figures["vm"], figures.get("local", {}), figures["image"]
+        print(f"\n{app} ({figures['task']}; VM accel {vms['VM']['accel']})")
         if "layer_mib" in image:
             print(f"  image: overlay {image['overlay_kib']} KiB on the desktop layer ({image['layer_mib']} MiB, "
                   f"built in {image['layer_build_seconds']:.0f} s); overlay made in {image['image_build_seconds']} s")
         else:
             print(f"  image: {image['image_mib']} MiB, built in {image['image_build_seconds']:.0f} s")
-        header = f"  {'figure':<26}{'VM':>24}"
-        if other:
-            header += f"{'VM, not lean':>24}"
-        print(header + f"{'local':>24}")
+        print(f"  {'figure':<28}" + "".join(f"{name:>24}" for name in vms) + f"{'local':>24}")
         rows = [("boot to guest agent (s)", "boot_seconds", None), ("app launch (s)", "launch_seconds", None),
+                ("page cache dropped (MiB)", "page_cache_dropped_mib", None),
                 ("snapshot (s)", "snapshot_seconds", None), ("snapshot size (MiB)", "snapshot_mib", None),
                 ("boot to ready (s)", "ready_seconds", None), ("first env.reset (s)", "first_reset_seconds",
                                                               "first_reset_seconds"),
@@ -166,9 +173,7 @@ def print_table(results: dict[str, Any]) -> None:
                 ("env.reset, loadvm (s)", "env_reset_loadvm_seconds", "env_reset_seconds"),
                 ("step (s)", "step_seconds", "step_seconds")]
         for label, vm_key, local_key in rows:
-            line = f"  {label:<26}{_cell(vm.get(vm_key)):>24}"
-            if other:
-                line += f"{_cell(other.get(vm_key)):>24}"
+            line = f"  {label:<28}" + "".join(f"{_cell(vm.get(vm_key)):>24}" for vm in vms.values())
             print(line + f"{_cell(local.get(local_key) if local_key else None):>24}")
 
 
@@ -178,12 +183,12 @@ def main() -> None:
                         help="an app to measure (repeatable; default: kalgebra)")
     parser.add_argument("--resets", type=int, default=5, help="resets timed per mode")
     parser.add_argument("--steps", type=int, default=10, help="steps timed per provider")
-    parser.add_argument("--lean-compare", action="store_true",
-                        help="also boot the first app without the lean snapshot, side by side")
+    parser.add_argument("--snapshot-compare", action="store_true",
+                        help="also boot the first app with its page cache kept, without the lean snapshot, and with 1 GiB")
     parser.add_argument("--no-local", action="store_true", help="skip the local desktop's figures")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    results = run(args.app or ["kalgebra"], args.resets, args.steps, args.lean_compare, not args.no_local)
+    results = run(args.app or ["kalgebra"], args.resets, args.steps, args.snapshot_compare, not args.no_local)
     if args.json:
         print(json.dumps(results, indent=1))
     else:

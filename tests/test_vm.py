@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -305,14 +306,20 @@ def _every_task() -> list:
 @pytest.mark.vm_long
 @pytest.mark.parametrize("app,task_id", _every_task())
 def test_every_task_in_a_libvirt_vm(request, vm_env, app, task_id):
-    """The long run (``-m vm_long``): every task's oracle succeeds in the app's VM and done() alone fails."""
+    """The long run (``-m vm_long``): every task's oracle succeeds in the app's VM (after a libvirt revert) and
+    done() alone fails (after a ``loadvm`` revert); the revert medians so far are printed (``-rA``)."""
     if not _marker_named(request.config, "vm_long"):
         pytest.skip("the long run over every task needs -m vm_long")
     env = vm_env(app)
+    provider = env.unwrapped.provider
+    provider.reset_mode = "libvirt"  # both kinds of revert, one before each episode
     reward, info = _episode(env, task_id)
     assert reward == 1.0, f"oracle failed in the VM: {info.get('checks')}"
+    provider.reset_mode = "loadvm"
     reward, info = _episode(env, task_id, done_only=True)
     assert reward == 0.0, f"doing nothing passes: {info.get('checks')}"
+    medians = {mode: statistics.median(times) for mode, times in provider.revert_history.items() if times}
+    print(f"{app} revert medians so far: {medians} over {[len(t) for t in provider.revert_history.values()]}")
 
 
 # --- ChimeraX and Celestia: the user's installer, with a stand-in package -------------------

@@ -93,6 +93,8 @@ class LibvirtProvider(Provider):
         self._memory_mib = memory_mib
         self.vm_id = f"sciboard-{app}-{secrets.token_hex(4)}"
         self.timings: dict[str, float] = {}
+        #: Every revert's seconds (until the guest answers), per mode, for medians.
+        self.revert_history: dict[str, list[float]] = {mode: [] for mode in RESET_MODES}
         self.settle_scale = 1.0
         self._conn: Any = None
         self._dom: Any = None
@@ -198,6 +200,7 @@ class LibvirtProvider(Provider):
         self._wait_guest(time.monotonic() + 60, interval=0.05)
         seconds = time.monotonic() - started
         self.timings[f"revert_{mode}_seconds"] = round(seconds, 3)
+        self.revert_history[mode].append(round(seconds, 3))
         return seconds
 
     def _revive(self) -> bool:
