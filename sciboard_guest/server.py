@@ -8,6 +8,7 @@ import math
 import os
 import socket
 import struct
+import sys
 import threading
 import time
 import traceback
@@ -19,6 +20,7 @@ from urllib.parse import parse_qs, urlparse
 
 from sciboard_guest import apps, inputs, memory
 from sciboard_guest.a11y import Accessibility, render_text
+from sciboard_guest.apps import inplace
 from sciboard_guest.desktop import Desktop
 from sciboard_guest.protocol import AUTH_HEADER, AUTH_SCHEME, FRAMEBUFFER, PROTOCOL_VERSION
 from sciboard_guest.screen import Screen
@@ -49,6 +51,7 @@ class Guest:
         self._a11y: Accessibility | None = None
         self.app: apps.GuestApp | None = None
         self.app_state: dict[str, Any] = {}
+        self._launch_state: dict[str, Any] = {}
         self.stopping = threading.Event()
         self.lock = threading.Lock()
 
@@ -122,16 +125,21 @@ class Guest:
         app.check_installed()
         start = time.monotonic()
         if not fresh and self.app is app and app._restore is not None and self.desktop.alive("app"):
+            self.app_state = dict(self._launch_state)  # what the app's steps and probes knew right after launch
             try:
                 app._restore(self.context())
                 return {"app": name, "launch_seconds": round(time.monotonic() - start, 3), "restored": True}
-            except apps.AppError:
-                pass  # fall back to a fresh launch
+            except apps.AppError as err:  # fall back to a fresh launch (the reason goes to the guest's log)
+                print(f"[{name}] in-place reset failed, relaunching: {err}", file=sys.stderr, flush=True)
         self.app = None
         self.desktop.launch(app.argv, app.env, prepare=app.prepare)
         self.app = app
         self.app_state = {}
-        app.wait_ready(self.context())
+        ctx = self.context()
+        app.wait_ready(ctx)
+        if app._restore is not None:
+            inplace.record_launch_state(ctx, app.window_class or app.name)
+            self._launch_state = dict(self.app_state)
         return {"app": name, "launch_seconds": round(time.monotonic() - start, 3)}
 
     def status(self) -> dict[str, Any]:

@@ -92,6 +92,8 @@ class GuestApp:
     #: After typed text, /settle lasts at least this long: an app that draws something of its own a while
     #: after typing stops (a result preview, a completion list) shows it within this time.
     text_wait: float = 0.0
+    #: The X window class of the app's windows (default: its name), for the in-place reset's window checks.
+    window_class: str = ""
     _ready: Callable[[AppContext, float], None] | None = None
     _restore: Callable[[AppContext], None] | None = None
     setups: dict[str, Callable[..., Any]] = field(default_factory=dict)

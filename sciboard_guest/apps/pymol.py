@@ -9,6 +9,8 @@ task files only supply names and selection expressions, validated in
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import math
 import re
 import subprocess
@@ -17,7 +19,7 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp, pymol_structures
+from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp, inplace, pymol_structures
 from sciboard_guest.apps import pymol_rpc as rpc
 
 DATA = Path("/usr/share/pymol/data")
@@ -39,6 +41,9 @@ APP = GuestApp(
         "QT_XCB_GL_INTEGRATION": "xcb_glx",
         "PYMOL_DATA": str(DATA),
         "PYMOL_RPCHOST": "127.0.0.1",
+        # The command line is found and cleared through AT-SPI by the in-place reset.
+        "QT_ACCESSIBILITY": "1",
+        "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1",
     },
     install_hint="Install it with: apt-get install pymol (scripts/install.sh does this).",
     ready_timeout=90.0,
@@ -79,11 +84,121 @@ def _ready(ctx: AppContext, deadline: float) -> None:
                 if call(ctx, "ping") == 1:
                     call(ctx, "get_names", "all")
                     ctx.settle(quiet=0.3, timeout=8.0)
+                    # A reinitialize marks three settings as set (at their start values), so the session an
+                    # in-place reset is checked against is read after one.
+                    call(ctx, "reinitialize")
+                    _point_at_command_line(ctx)  # where the in-place reset leaves the pointer, out of the viewer
+                    ctx.settle(quiet=0.3, timeout=8.0)
+                    ctx.state["launch_session"] = _session(ctx)
+                    ctx.state["launch_viewer"] = _viewer_pixels(ctx)
                     return
             except AppError as err:
                 problem = str(err)
         time.sleep(0.1)
     raise AppError(f"PyMOL did not become ready in time ({problem})")
+
+
+def _session(ctx: AppContext) -> dict[str, Any]:
+    """PyMOL's whole session (objects, selections, settings, colours, view, scenes, wizard, movie)."""
+    session = call(ctx, "get_session", "", 0)
+    if not isinstance(session, dict):
+        raise AppError("PyMOL's session is unreadable")
+    return session
+
+
+@APP.restore
+def _restore(ctx: AppContext) -> None:
+    """Put the running PyMOL back into its just-launched state with ``reinitialize``, verified against the
+    session read at launch; an open dialog or menu, a moved window or any difference means a relaunch."""
+    inplace.check_windows(ctx, "pymol", timeout=0.0)
+    call(ctx, "set_wizard")
+    call(ctx, "reinitialize")
+    call(ctx, "cd", str(ctx.home))
+    inplace.restore_home(ctx)
+    deadline = time.monotonic() + 2.0
+    while changed := _session_changes(ctx):  # the viewport part follows the next redraw
+        if time.monotonic() > deadline:
+            raise AppError(f"PyMOL's session differs from launch after reinitialize: {changed}")
+        ctx.settle(quiet=0.1, timeout=1.0)
+    _clear_command_lines(ctx)
+    ctx.settle(quiet=0.2, timeout=3.0)
+    inplace.check_windows(ctx, "pymol", timeout=1.0)
+    if _viewer_pixels(ctx) != ctx.state["launch_viewer"]:
+        raise AppError("PyMOL's viewer does not look as at launch after reinitialize")
+
+
+def _session_changes(ctx: AppContext) -> list[str]:
+    """The parts of PyMOL's session that differ from the one read at launch."""
+    wanted, live = ctx.state["launch_session"], _session(ctx)
+    changed = sorted(key for key in set(wanted) | set(live) if wanted.get(key) != live.get(key))
+    if "settings" in changed:  # name the settings (by PyMOL's index), e.g. for the guest log
+        before = {entry[0]: entry for entry in wanted.get("settings") or []}
+        after = {entry[0]: entry for entry in live.get("settings") or []}
+        changed += [f"setting {i}: {before.get(i)} -> {after.get(i)}"
+                    for i in sorted(set(before) | set(after)) if before.get(i) != after.get(i)][:5]
+    return changed
+
+
+def _main_frame(ctx: AppContext) -> Any:
+    app = next((a for a in ctx.a11y.apps() if a.name == "PyMOL"), None)
+    for frame in app.children if app is not None else []:
+        if frame.role == "frame" and frame.name.startswith("PyMOL"):
+            return frame
+    raise AppError("PyMOL's main window is not on the accessibility bus")
+
+
+def _viewer_box(ctx: AppContext) -> tuple[int, int, int, int]:
+    """The 3D viewer's screen box (the main window's largest filler)."""
+    boxes = [child.box for child in _main_frame(ctx).children if child.role == "filler" and child.box]
+    if not boxes:
+        raise AppError("PyMOL's viewer is not reachable")
+    return max(boxes, key=lambda box: box[2] * box[3])
+
+
+def _viewer_pixels(ctx: AppContext) -> str:
+    """A digest of the viewer's pixels (molecules, background, internal command line and object panel)."""
+    x, y, width, height = _viewer_box(ctx)
+    return hashlib.sha256(ctx.screen.rgb()[y:y + height, x:x + width].tobytes()).hexdigest()
+
+
+def _command_line(ctx: AppContext) -> tuple[Any, Any]:
+    """The ``PyMOL>`` label and the command input line right of it, through AT-SPI."""
+    for parent in _main_frame(ctx).find(role="frame"):
+        children = parent.children
+        for label, field in itertools.pairwise(children):
+            if label.role == "label" and label.name == "PyMOL>" and field.role == "text":
+                return label, field
+    raise AppError("PyMOL's command line is not reachable")
+
+
+def _point_at_command_line(ctx: AppContext) -> Any:
+    """Move the pointer onto the ``PyMOL>`` label (no tooltip there; out of the viewer); returns the
+    command line."""
+    label, field = _command_line(ctx)
+    if field.box is None or label.box is None:
+        raise AppError("PyMOL's command line has no position")
+    x, y, width, height = label.box
+    ctx.perform({"name": "move", "x": x + width // 2, "y": y + height // 2})
+    return field
+
+
+def _clear_command_lines(ctx: AppContext) -> None:
+    """Empty the viewer's own command line (ctrl+a, ctrl+k there) and the command input line, and give
+    the input line the keyboard focus, as at launch."""
+    x, y, width, height = _viewer_box(ctx)
+    ctx.click(x + width // 3, y + height // 2)  # an empty viewer: the click only moves the focus
+    ctx.key("ctrl+a")
+    ctx.key("ctrl+k")
+    _, field = _command_line(ctx)
+    if field.box is None:
+        raise AppError("PyMOL's command line has no position")
+    x, y, width, height = field.box
+    ctx.click(x + width // 2, y + height // 2)
+    if field.text:
+        ctx.key("ctrl+a")
+        ctx.key("BackSpace")
+    if _point_at_command_line(ctx).text:
+        raise AppError("PyMOL's command line could not be cleared")
 
 
 # --- argument checks ------------------------------------------------------------
