@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +32,9 @@ CRASHES = [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal
 
 @pytest.fixture(scope="module")
 def guest(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guest]:
-    desktop = Desktop(tmp_path_factory.mktemp("desktop"), "app-exit-test", (800, 600))
+    # A desktop id of its own: shutdown() kills every process tagged with it, and pytest-xdist may run
+    # this module's tests on two workers at once, each with its own desktop.
+    desktop = Desktop(tmp_path_factory.mktemp("desktop"), f"app-exit-test-{uuid.uuid4().hex[:12]}", (800, 600))
     guest = Guest(desktop)
     guest.start()
     yield guest
