@@ -2,7 +2,7 @@
 
 The X server tells us (one ``DamageNotify`` per growth of the damaged area's bounding box,
 re-armed after each) whenever anything is drawn on the root window, i.e. anywhere on the screen;
-a blinking text caret's redraw (a sliver a few pixels wide) is not counted. No frame is copied or compared: waiting costs
+a blinking text caret's redraw is not counted (see :class:`BlinkFilter`). No frame is copied or compared: waiting costs
 a ``select`` on the X connection. The polling settle (:meth:`sciboard_guest.screen.Screen.settle`),
 which compares whole frames, is kept for the benchmark's side-by-side figures only.
 """
@@ -15,13 +15,54 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-#: A damaged area at most this wide and tall is a text caret's blink, not the effect of an input.
+#: A damaged area at most this wide and tall is a text caret's sliver, not the effect of an input.
 CARET_WIDTH, CARET_HEIGHT = 3, 48
+#: The tallest area a caret blink repaints: a text line. Toolkits repaint from the caret alone (KAlgebra
+#: 10x19 px, PyMOL's Tk console 8x18 px) up to the caret's whole line (GRASS's wx console: 381x19 px),
+#: each every 0.5 s; any width counts.
+BLINK_HEIGHT = 48
+#: A blink repeats on its own timer (Qt and Tk blink every 0.5 s, GTK every 0.6 s): the same area redrawn
+#: at least BLINK_MIN_PERIOD after its last redraw, at the same period as before (within BLINK_JITTER of
+#: it), both earlier redraws within BLINK_MEMORY.
+BLINK_MIN_PERIOD, BLINK_JITTER, BLINK_MEMORY = 0.2, 0.35, 2.0
+
+Area = tuple[int, int, int, int]
 
 
 def is_caret(width: int, height: int) -> bool:
-    """Whether a damaged area is no more than a blinking text caret (which redraws on its own timer)."""
+    """Whether a damaged area is no more than a text caret's sliver (which redraws on its own timer)."""
     return width <= CARET_WIDTH and height <= CARET_HEIGHT
+
+
+class BlinkFilter:
+    """Tells a blinking caret's redraws from drawing: an area no taller than a text line, redrawn on a timer.
+
+    Such an area counts as a blink when the very same area was redrawn twice before within BLINK_MEMORY
+    seconds and the three redraws came at one steady period of at least BLINK_MIN_PERIOD: the third and
+    later redraws of a caret that stays put. A typed character's echo lands somewhere new, or (when the
+    toolkit repaints the caret's whole line) off the blink's beat, and an input's quick redraws of one
+    spot come closer together than a blink, so all of these still count as drawing. Slivers
+    (:func:`is_caret`) always count as blinks.
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[Area, list[float]] = {}
+
+    def is_blink(self, area: Area, now: float) -> bool:
+        """Record a redraw of ``area`` (x, y, width, height) at ``now``; whether it is a caret's blink."""
+        if is_caret(area[2], area[3]):
+            return True
+        if area[3] > BLINK_HEIGHT:
+            return False
+        self._seen = {a: times for a, times in self._seen.items() if now - times[-1] <= BLINK_MEMORY}
+        times = self._seen.setdefault(area, [])
+        blink = False
+        if len(times) >= 2 and now - times[-2] <= BLINK_MEMORY:
+            period, last = times[-1] - times[-2], now - times[-1]
+            blink = period >= BLINK_MIN_PERIOD and abs(last - period) <= BLINK_JITTER * period
+        if not times or now - times[-1] >= BLINK_MIN_PERIOD:
+            times[:] = [*times[-1:], now]
+        return blink
 
 
 def wait_until_quiet(wait_for_damage: Callable[[float], bool], quiet: float, timeout: float,
@@ -64,16 +105,18 @@ class DamageMonitor:
         self._x.damage_query_version()
         self._event = self._x.extension_event.DamageNotify
         self._damage = self._x.screen().root.damage_create(damage.DamageReportBoundingBox)
+        self._blinks = BlinkFilter()
         self._x.sync()
 
     def _drain(self) -> bool:
-        """Read queued events; re-arm the damage object. Whether drawing larger than a text caret was reported."""
+        """Read queued events; re-arm the damage object. Whether drawing other than a caret's blink was reported."""
         seen = drawn = False
         while self._x.pending_events():
             event = self._x.next_event()
             if event.type == self._event:
                 seen = True
-                drawn = drawn or not is_caret(event.area.width, event.area.height)
+                area = (event.area.x, event.area.y, event.area.width, event.area.height)
+                drawn = not self._blinks.is_blink(area, time.monotonic()) or drawn
         if seen:
             self._x.damage_subtract(self._damage)
             self._x.flush()

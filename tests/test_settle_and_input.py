@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from sciboard_guest import inputs
-from sciboard_guest.settle import is_caret, wait_until_quiet
+from sciboard_guest.settle import BlinkFilter, is_caret, wait_until_quiet
 from sciboard_gym import actions
 from sciboard_gym.staleness import is_stale
 from sciboard_gym.tasks import load_app_tasks
@@ -53,6 +53,35 @@ def test_settle_gives_up_at_the_timeout_on_a_screen_that_keeps_drawing():
 def test_a_blinking_caret_is_not_drawing():
     assert is_caret(1, 17) and is_caret(2, 30)
     assert not is_caret(9, 17) and not is_caret(1, 400) and not is_caret(120, 40)
+
+
+def test_a_caret_blinking_in_place_is_a_blink_from_its_third_redraw():
+    blinks = BlinkFilter()
+    caret = (12, 1019, 10, 19)  # KAlgebra's input line: 10x19 px every 0.5 s
+    assert [blinks.is_blink(caret, 0.5 * i) for i in range(1, 7)] == [False, False, True, True, True, True]
+
+
+def test_a_caret_whose_whole_line_is_repainted_is_a_blink():
+    blinks = BlinkFilter()
+    line = (1538, 964, 378, 17)  # GRASS's wx console repaints the caret's line every 0.5 s
+    assert [blinks.is_blink(line, 0.5 * i) for i in range(1, 6)] == [False, False, True, True, True]
+
+
+def test_drawing_that_looks_like_a_caret_still_counts():
+    blinks = BlinkFilter()
+    # A typed character's echo: the same size, somewhere new each time.
+    assert not any(blinks.is_blink((100 + 9 * i, 40, 9, 18), 0.3 * i) for i in range(8))
+    # One spot redrawn in quick succession (a button pressed and released) is not a timer.
+    assert not any(blinks.is_blink((500, 500, 14, 14), 5.0 + 0.05 * i) for i in range(6))
+    # A keystroke repainting a blinking caret's line off the blink's beat.
+    line = (1538, 964, 378, 17)
+    assert [blinks.is_blink(line, t) for t in (8.0, 8.5, 9.0, 9.2)] == [False, False, True, False]
+    # A caret that stood still long ago and is redrawn again starts over.
+    for t in (10.0, 10.5, 11.0):
+        blinks.is_blink((12, 1019, 10, 19), t)
+    assert not blinks.is_blink((12, 1019, 10, 19), 20.0)
+    # Areas taller than a text line are never blinks, however regular (Stellarium's idle frames).
+    assert not any(blinks.is_blink((0, 19, 1920, 1061), 30 + 0.5 * i) for i in range(6))
 
 
 def test_task_characters_have_keysyms():
