@@ -23,7 +23,8 @@ KEYBOARD_PATHS = ("xtest", "xdotool")
 #: xdotool's names for modifiers (matched case-insensitively), so key chords mean the same on both paths.
 _MODIFIER_ALIASES = {"ctrl": "Control_L", "control": "Control_L", "alt": "Alt_L", "shift": "Shift_L",
                      "super": "Super_L", "meta": "Meta_L"}
-#: Seconds between typed characters (as on the xdotool path), so completers and echo keep pace.
+#: Seconds between typed characters (as on the xdotool path), so completers and echo keep pace;
+#: stretched by the guest's slowness in a VM without KVM.
 TYPE_DELAY = 0.012
 _CONTROL_KEYSYMS = {"\t": 0xFF09, "\b": 0xFF08}
 
@@ -179,7 +180,10 @@ class Keyboard:
     def __init__(self, display: Any):
         from Xlib import XK
 
+        from sciboard_guest.apps import slowness
+
         self._x, self._xk = display, XK
+        self._type_delay = TYPE_DELAY * slowness()
         first = display.display.info.min_keycode
         count = display.display.info.max_keycode - first + 1
         self._codes: dict[int, tuple[int, int]] = {}  # keysym -> (keycode, shift level 0/1)
@@ -254,4 +258,4 @@ class Keyboard:
             if level:
                 self._fake(X.KeyRelease, self._shift)
             self._x.sync()
-            time.sleep(TYPE_DELAY)
+            time.sleep(self._type_delay)

@@ -41,6 +41,12 @@ def test_config_caps_the_frame_rate_and_enables_remote_control_with_a_password()
     assert "default_color = 0.5,0.5,0.7" in text and "fullscreen = false" in text
 
 
+def test_a_slow_guest_draws_fewer_idle_frames(monkeypatch):
+    monkeypatch.setenv("SCIBOARD_READY_SCALE", "6")  # what the libvirt provider sets in a VM without KVM
+    text = guest.build_config(SAMPLE_DEFAULT, 41234, "s3cret")
+    assert "minimum_fps = 0.333333" in text and f"maximum_fps = {guest.MAX_FPS}" in text
+
+
 @pytest.mark.skipif(not guest.DEFAULT_CONFIG.is_file(), reason="Stellarium is not installed")
 def test_config_from_the_installed_defaults_keeps_every_section():
     default = guest.DEFAULT_CONFIG.read_text()

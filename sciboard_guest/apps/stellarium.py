@@ -21,7 +21,6 @@ import math
 import re
 import secrets
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -32,13 +31,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp, slowness
+from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp, slowness, visible_windows
 
 DEFAULT_CONFIG = Path("/usr/share/stellarium/data/default_cfg.ini")
 #: Idle / interactive frame rates. Stellarium shows an input's effect only at its next idle-rate frame
 #: (and a 1920x1080 llvmpipe frame takes up to ~1 s on a busy machine), so the guest's settle trusts an
 #: unchanged screen only after FIRST_CHANGE_WAIT; once frames change it wants SETTLE_QUIET without change
-#: (more than one interactive frame interval).
+#: (more than one interactive frame interval). A slow guest (a VM without KVM) draws its idle frames
+#: :func:`slowness` times less often (see :func:`idle_fps`), and its settle waits stretch as much.
 MIN_FPS, MAX_FPS = 2, 5
 SETTLE_QUIET = 0.45
 FIRST_CHANGE_WAIT = 1.6
@@ -65,12 +65,22 @@ class Baseline:
 BASELINE = Baseline()
 
 
+def idle_fps() -> float:
+    """Stellarium's idle frame rate: MIN_FPS, divided by the guest's slowness.
+
+    Under TCG a software-rendered frame costs the guest's CPU seconds: at MIN_FPS it would draw
+    without pause, and with every frame an X DAMAGE event no quiet window (stretched there too)
+    would ever pass. Fewer idle frames leave the gaps between them longer than the quiet window.
+    """
+    return MIN_FPS / slowness()
+
+
 def config_overrides(port: int, password: str) -> dict[str, dict[str, str]]:
     """The settings we change in Stellarium's default config (section -> key -> value)."""
     plugins = {name: "false" for name in ("Oculars", "Satellites", "SolarSystemEditor", "Exoplanets",
                                           "MeteorShowers", "Novae", "FOV")}
     return {
-        "video": {"fullscreen": "false", "minimum_fps": str(MIN_FPS), "maximum_fps": str(MAX_FPS)},
+        "video": {"fullscreen": "false", "minimum_fps": f"{idle_fps():g}", "maximum_fps": str(MAX_FPS)},
         "plugins_load_at_startup": {**plugins, "RemoteControl": "true"},
         "RemoteControl": {"autostart": "true", "port": str(port), "use_password": "true", "password": password,
                           "enable_cors": "false"},
@@ -274,9 +284,20 @@ def _rc(ctx: AppContext) -> RemoteControl:
 # --- readiness and the baseline -----------------------------------------------------
 
 def _window_visible(ctx: AppContext) -> bool:
-    found = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "stellarium"],
-                           env=ctx.env, capture_output=True, timeout=10, check=False).stdout.split()
-    return bool(found)
+    return bool(visible_windows(ctx, "stellarium"))
+
+
+#: The dialogs the tasks open. Stellarium builds a dialog the first time it is shown, which in a slow
+#: guest (a VM without KVM) takes longer than the step's settle waits: the click after the key that
+#: opens it would land on the sky. A slow guest builds them once at launch, before its snapshot.
+PREBUILT_DIALOGS = ("Search", "Location", "DateTime", "SkyView", "Configuration", "AstroCalc")
+
+
+def _prebuild_dialogs(rc: RemoteControl) -> None:
+    """Show and hide each of PREBUILT_DIALOGS (each call returns once Stellarium's main loop ran it)."""
+    for dialog in PREBUILT_DIALOGS:
+        for _ in range(2):
+            rc.post("stelaction/do", id=f"actionShow_{dialog}_Window_Global")
 
 
 @APP.ready
@@ -294,6 +315,8 @@ def _ready(ctx: AppContext, deadline: float) -> None:
         time.sleep(0.2)
     else:
         raise AppError("Stellarium did not become ready in time (no window or no RemoteControl answer)")
+    if slowness() > 1:
+        _prebuild_dialogs(rc)
     for name, value in BASELINE.flags:
         rc.post("stelproperty/set", id=name, value=value)
     _apply_baseline(ctx)
