@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 import zlib
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,16 @@ class Guest:
             return self.screen.settle(quiet=quiet, timeout=timeout, first_change=first_change)
         return self._damage.settle(quiet=quiet, timeout=timeout, first_change=first_change, at_least=at_least)
 
+    def wait_while_busy(self, busy: Callable[[apps.AppContext], bool]) -> bool:
+        """Wait (bounded) while ``busy(ctx)`` says the app still works; whether it was busy at all."""
+        ctx = self.context()
+        deadline = time.monotonic() + min(apps.BUSY_TIMEOUT * apps.slowness(), apps.BUSY_TIMEOUT_MAX)
+        was_busy = False
+        while busy(ctx) and time.monotonic() < deadline:
+            was_busy = True
+            time.sleep(0.1)
+        return was_busy
+
     def perform(self, action: Any, via: str = "xtest") -> None:
         """Run one input action (a JSON object, validated by the input device)."""
         if self._input_device is None:
@@ -129,16 +140,18 @@ class Guest:
             try:
                 app._restore(self.context())
                 return {"app": name, "launch_seconds": round(time.monotonic() - start, 3), "restored": True}
-            except apps.AppError as err:  # fall back to a fresh launch (the reason goes to the guest's log)
-                print(f"[{name}] in-place reset failed, relaunching: {err}", file=sys.stderr, flush=True)
+            except Exception as err:  # noqa: BLE001  (any failure: a fresh launch; the reason goes to the guest's log)
+                reason = str(err) if isinstance(err, apps.AppError) else f"{type(err).__name__}: {err}"
+                print(f"[{name}] in-place reset failed, relaunching: {reason}", file=sys.stderr, flush=True)
         self.app = None
         self.desktop.launch(app.argv, app.env, prepare=app.prepare)
         self.app = app
         self.app_state = {}
         ctx = self.context()
         app.wait_ready(ctx)
-        if app._restore is not None:
+        if app.restore_checks_launch_state:
             inplace.record_launch_state(ctx, app.window_class or app.name)
+        if app._restore is not None:
             self._launch_state = dict(self.app_state)
         return {"app": name, "launch_seconds": round(time.monotonic() - start, 3)}
 
@@ -315,11 +328,17 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
             first_change = at_least = 0.0
             if app is not None:
                 quiet = max(quiet, app.settle_quiet)
-                first_change = app.first_change_wait
-                at_least = app.text_wait if typed else 0.0
+                late = apps.slowness()  # a slow guest (a VM without KVM) draws an input's effect later
+                first_change = app.first_change_wait * late
+                at_least = app.text_wait * late if typed else 0.0
                 timeout = max(timeout, 2 * quiet, first_change + quiet, at_least + 2 * quiet)
+            start = time.monotonic()
             settled, waited = guest.settle(quiet=quiet, timeout=timeout, first_change=first_change, method=method,
                                            at_least=at_least)
+            if app is not None and app._busy is not None and guest.wait_while_busy(app._busy):
+                # The app finished work it was doing (e.g. a command): what that draws is part of the step.
+                settled, _ = guest.settle(quiet=quiet, timeout=timeout, method=method)
+                waited = time.monotonic() - start
             return {"settled": settled, "seconds": round(waited, 3), "app_alive": guest.desktop.alive("app")}
 
         def ep_input(self, body: dict, query: dict) -> Any:

@@ -64,16 +64,7 @@ def _buggy_setup(ctx: apps.AppContext, expression: str) -> None:
     len(None)  # type: ignore[arg-type]  # a bug: TypeError
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[GuestClient]:
-    """A real guest server on loopback whose app ("kalgebra"-named) has one buggy and one refusing probe."""
-    guest = Guest(FakeDesktop(tmp_path))  # type: ignore[arg-type]
-    guest._screen = SimpleNamespace(width=64, height=48, settle=lambda **kw: (True, 0.0))  # type: ignore[assignment]
-    guest._a11y = SimpleNamespace()  # type: ignore[assignment]  # no probe here reads the accessibility tree
-    guest._input_device = inputs.InputDevice(guest.desktop.env, (64, 48))  # checks an action before touching X
-    guest.app = apps.GuestApp(name="kalgebra", argv=["true"], probes={"variables": _buggy_probe,
-                                                                      "refusing": _refusing_probe},
-                              setups={"calculate": _buggy_setup})
+def _serve(guest: Guest) -> Iterator[GuestClient]:
     token = secrets.token_urlsafe(24)
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(guest, token))
     server.daemon_threads = True
@@ -84,6 +75,41 @@ def served(tmp_path: Path) -> Iterator[GuestClient]:
     client.close()
     server.shutdown()
     server.server_close()
+
+
+def _guest(home: Path, app: apps.GuestApp, settles: list[float]) -> Guest:
+    """A guest on a fake desktop whose screen settles at once (each settle's quiet window goes to ``settles``)."""
+    guest = Guest(FakeDesktop(home))  # type: ignore[arg-type]
+
+    def settle(quiet: float, **_: Any) -> tuple[bool, float]:
+        settles.append(quiet)
+        return True, 0.0
+
+    guest._screen = SimpleNamespace(width=64, height=48, settle=settle)  # type: ignore[assignment]
+    guest._a11y = SimpleNamespace()  # type: ignore[assignment]  # no probe here reads the accessibility tree
+    guest._input_device = inputs.InputDevice(guest.desktop.env, (64, 48))  # checks an action before touching X
+    guest.app = app
+    return guest
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[GuestClient]:
+    """A real guest server on loopback whose app ("kalgebra"-named) has one buggy and one refusing probe."""
+    app = apps.GuestApp(name="kalgebra", argv=["true"], probes={"variables": _buggy_probe, "refusing": _refusing_probe},
+                        setups={"calculate": _buggy_setup})
+    yield from _serve(_guest(tmp_path, app, []))
+
+
+def test_a_step_does_not_settle_while_the_app_is_busy(tmp_path):
+    busy_until = time.monotonic() + 0.5
+    app = apps.GuestApp(name="grass", argv=["true"])
+    app.busy(lambda ctx: time.monotonic() < busy_until)  # e.g. a command still running
+    settles: list[float] = []
+    for client in _serve(_guest(tmp_path, app, settles)):
+        reply = client.settle(0.2, 3.0)
+        assert reply["settled"] and reply["seconds"] >= 0.45
+        assert settles == [0.2, 0.2]  # settled once more after the work ended
+        assert client.settle(0.2, 3.0)["settled"] and settles == [0.2, 0.2, 0.2]  # idle: one settle
 
 
 def test_a_bug_inside_a_probe_or_setup_step_is_a_500_and_the_server_keeps_serving(served):

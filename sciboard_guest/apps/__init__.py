@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,8 +95,12 @@ class GuestApp:
     text_wait: float = 0.0
     #: The X window class of the app's windows (default: its name), for the in-place reset's window checks.
     window_class: str = ""
+    #: Whether the restore step checks HOME and the windows against their state at launch
+    #: (:mod:`sciboard_guest.apps.inplace`): the guest records that state only for such apps.
+    restore_checks_launch_state: bool = False
     _ready: Callable[[AppContext, float], None] | None = None
     _restore: Callable[[AppContext], None] | None = None
+    _busy: Callable[[AppContext], bool] | None = None
     setups: dict[str, Callable[..., Any]] = field(default_factory=dict)
     probes: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
@@ -108,6 +113,12 @@ class GuestApp:
         """Decorator: ``fn(ctx)`` puts the RUNNING app back into its just-launched state in place
         (a fast reset instead of a relaunch); it raises AppError when it cannot, and the app is relaunched."""
         self._restore = fn
+        return fn
+
+    def busy(self, fn: Callable[[AppContext], bool]) -> Callable[[AppContext], bool]:
+        """Decorator: ``fn(ctx)`` says whether the app is still working on an input (e.g. a command it runs);
+        a step's settle does not end while it is (bounded by :data:`BUSY_TIMEOUT`)."""
+        self._busy = fn
         return fn
 
     def setup(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -151,6 +162,22 @@ class GuestApp:
         except AppError:
             ctx.ensure_app_running()  # a timeout because the app died: say so
             raise
+
+
+def xdotool(ctx: AppContext, argv: list[str]) -> str:
+    """``xdotool`` (an argv list) on the app's display: its output, or "" when it fails."""
+    result = subprocess.run(["xdotool", *argv], env=ctx.env, capture_output=True, text=True, timeout=10, check=False)
+    return result.stdout if result.returncode == 0 else ""
+
+
+def visible_windows(ctx: AppContext, window_class: str) -> list[str]:
+    """The ids of the visible X windows of class ``window_class`` (none: an empty list)."""
+    return xdotool(ctx, ["search", "--onlyvisible", "--class", window_class]).split()
+
+
+#: The longest a step's settle waits for a busy app (:meth:`GuestApp.busy`), stretched by :func:`slowness`
+#: up to BUSY_TIMEOUT_MAX (below the provider's request timeout).
+BUSY_TIMEOUT, BUSY_TIMEOUT_MAX = 20.0, 90.0
 
 
 def slowness() -> float:

@@ -20,12 +20,11 @@ from __future__ import annotations
 import math
 import os
 import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp
+from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp, visible_windows
 
 SYSTEM_CONFIG = Path("/usr/share/celestia/celestia.cfg")
 BRIDGE_DIR = ".sciboard-celestia"
@@ -239,9 +238,7 @@ def call(ctx: AppContext, command: str, argument: str = "", timeout: float = BRI
 def _ready(ctx: AppContext, deadline: float) -> None:
     while time.monotonic() < deadline:
         ctx.ensure_app_running()
-        visible = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "celestia"],
-                                 env=ctx.env, capture_output=True, timeout=10, check=False).stdout.split()
-        if visible:
+        if visible_windows(ctx, "celestia"):
             try:
                 call(ctx, "state", timeout=2.0)
             except AppError:

@@ -18,15 +18,15 @@ windows on the accessibility bus.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
-import subprocess
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, AppNotInstalled, BadArgument, GuestApp, log_tail
+from sciboard_guest.apps import AppContext, AppError, AppNotInstalled, BadArgument, GuestApp, log_tail, xdotool
 from sciboard_guest.apps import grass_data as data
 from sciboard_guest.desktop import CLEAN_PATH
 
@@ -124,6 +124,16 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@APP.busy
+def running_command(ctx: AppContext) -> bool:
+    """Whether the GUI runs a GRASS command (from the console, a dialog or a map render) right now.
+
+    In a slow guest a module can run for seconds after the key that started it; a step ends once it has
+    finished, so the next input does not reach a console that is still busy.
+    """
+    return ctx.app_pid is not None and any(_children(gui) for gui in _children(ctx.app_pid))
+
+
 def wait_idle(ctx: AppContext, timeout: float = IDLE_TIMEOUT) -> bool:
     """Wait until the GUI runs no GRASS command (its process has no children); False on timeout.
 
@@ -134,8 +144,7 @@ def wait_idle(ctx: AppContext, timeout: float = IDLE_TIMEOUT) -> bool:
         return True
     deadline = time.monotonic() + timeout
     while True:
-        guis = _children(ctx.app_pid)  # grass -> wxgui.py -> modules
-        if not any(_children(gui) for gui in guis):
+        if not running_command(ctx):  # grass -> wxgui.py -> modules
             return True
         if time.monotonic() > deadline:
             return False
@@ -202,19 +211,26 @@ def _region_to(ctx: AppContext, qualified: str) -> None:
 # --- readiness -------------------------------------------------------------------
 
 def _main_window(ctx: AppContext) -> list[str]:
-    out = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", r" - GRASS GIS$"], env=ctx.env,
-                         capture_output=True, text=True, timeout=10, check=False)
-    return out.stdout.split()
+    return xdotool(ctx, ["search", "--onlyvisible", "--name", r" - GRASS GIS$"]).split()
 
 
 @APP.ready
 def _ready(ctx: AppContext, deadline: float) -> None:
-    """The main window is up, its map display and console exist, and the splash screen is gone."""
+    """The main window is up with its map display and console, the splash screen is gone; then the screen settles.
+
+    The GUI shows its splash screen for a fixed 3 s and builds the main window behind it in less
+    (about 1.3 s here), so the splash is closed as soon as the main window is built instead of waited out.
+    The pointer is first put where a new desktop has it, in the middle of the screen (over the empty map
+    display), so the last episode's pointer leaves no hover highlight or tooltip in the start screen.
+    """
+    ctx.perform({"name": "move", "x": ctx.screen.width // 2, "y": ctx.screen.height // 2})
     while time.monotonic() < deadline:
         ctx.ensure_app_running()
-        if _main_window(ctx) and _gui_ready(ctx):
-            ctx.settle(quiet=0.4, timeout=8.0)
-            return
+        if _main_window(ctx) and _main_frame_built(ctx):
+            _close_splash(ctx)
+            if _only_main_window(ctx):  # the main window was found built just above
+                ctx.settle(quiet=0.4, timeout=8.0)
+                return
         time.sleep(0.1)
     raise AppError(f"GRASS GIS did not become ready in time; its log ends with:\n{log_tail(ctx.app_log, 12)}")
 
@@ -224,14 +240,56 @@ def _gui_app(ctx: AppContext):
     return apps[-1] if apps else None
 
 
-def _gui_ready(ctx: AppContext) -> bool:
+def _main_frame(app: Any) -> Any:
+    frames = [child for child in app.children if child.role in ("frame", "window", "dialog")]
+    main = [frame for frame in frames if frame.name.endswith("GRASS GIS")]
+    return main[0] if len(main) == 1 else None
+
+
+def _main_frame_built(ctx: AppContext) -> bool:
+    """The main window's map display toolbar is on the accessibility bus (the splash may still be up)."""
+    app = _gui_app(ctx)
+    frame = None if app is None else _main_frame(app)
+    return frame is not None and any(True for _ in frame.find(role="push button", name="Render map", max_depth=14))
+
+
+def _only_main_window(ctx: AppContext) -> bool:
+    """The main window is the GUI's only top-level window (the splash screen is gone)."""
     app = _gui_app(ctx)
     if app is None:
         return False
     frames = [child for child in app.children if child.role in ("frame", "window", "dialog")]
-    if len(frames) != 1 or not frames[0].name.endswith("GRASS GIS"):
-        return False  # the splash screen (a second top-level window) is still up
-    return any(True for _ in frames[0].find(role="push button", name="Render map", max_depth=14))
+    return len(frames) == 1 and _main_frame(app) is not None
+
+
+def _close_splash(ctx: AppContext) -> None:
+    """Ask the splash screen (the GUI's visible window without a title) to close, as its window manager would.
+
+    The window gets WM_DELETE_WINDOW, which wxPython handles like the end of the splash's own timer.
+    A window that has already gone is no error.
+    """
+    for wid in xdotool(ctx, ["search", "--onlyvisible", "--classname", "wxgui.py"]).split():
+        if not xdotool(ctx, ["getwindowname", wid]).strip():
+            _send_delete_window(ctx, int(wid))
+
+
+def _send_delete_window(ctx: AppContext, wid: int) -> None:
+    from Xlib import X
+    from Xlib import display as xdisplay
+    from Xlib.error import CatchError
+    from Xlib.protocol import event
+
+    if ctx.env.get("XAUTHORITY"):
+        os.environ["XAUTHORITY"] = ctx.env["XAUTHORITY"]
+    x = xdisplay.Display(ctx.env["DISPLAY"])
+    try:
+        window = x.create_resource_object("window", wid)
+        message = event.ClientMessage(window=window, client_type=x.intern_atom("WM_PROTOCOLS"),
+                                      data=(32, [x.intern_atom("WM_DELETE_WINDOW"), X.CurrentTime, 0, 0, 0]))
+        window.send_event(message, event_mask=X.NoEventMask, onerror=CatchError())
+        x.sync()
+    finally:
+        x.close()
 
 
 # --- probes: maps -------------------------------------------------------------------

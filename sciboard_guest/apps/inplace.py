@@ -7,13 +7,13 @@ geometry and focus (:func:`check_windows`), raising AppError so that the guest r
 
 from __future__ import annotations
 
+import os
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError
+from sciboard_guest.apps import AppContext, AppError, visible_windows, xdotool
 
 #: Files larger than this are remembered by size and modification time only (a changed one cannot be restored).
 MAX_KEPT_BYTES = 4 << 20
@@ -67,10 +67,9 @@ def restore_home(ctx: AppContext) -> None:
 
 def windows(ctx: AppContext, window_class: str) -> dict[str, tuple[int, int, int, int]]:
     """The app's visible windows: {window id: (x, y, width, height)}."""
-    ids = _xdotool(ctx, ["search", "--onlyvisible", "--class", window_class]).split()
     found = {}
-    for wid in ids:
-        out = _xdotool(ctx, ["getwindowgeometry", "--shell", wid])
+    for wid in visible_windows(ctx, window_class):
+        out = xdotool(ctx, ["getwindowgeometry", "--shell", wid])
         fields = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
         try:
             found[wid] = (int(fields["X"]), int(fields["Y"]), int(fields["WIDTH"]), int(fields["HEIGHT"]))
@@ -80,7 +79,12 @@ def windows(ctx: AppContext, window_class: str) -> dict[str, tuple[int, int, int
 
 
 def active_window(ctx: AppContext) -> str:
-    return _xdotool(ctx, ["getactivewindow"]).strip()
+    return xdotool(ctx, ["getactivewindow"]).strip()
+
+
+def launch_focus(ctx: AppContext) -> str:
+    """The id of the window that had the focus at launch (the app's main window)."""
+    return ctx.state[WINDOWS_KEY][1]
 
 
 def record_launch_state(ctx: AppContext, window_class: str) -> None:
@@ -104,6 +108,21 @@ def check_windows(ctx: AppContext, window_class: str, timeout: float = 2.0) -> N
         time.sleep(0.05)
 
 
-def _xdotool(ctx: AppContext, argv: list[str]) -> str:
-    result = subprocess.run(["xdotool", *argv], env=ctx.env, capture_output=True, text=True, timeout=10, check=False)
-    return result.stdout if result.returncode == 0 else ""
+
+def clear_selections(ctx: AppContext) -> None:
+    """Empty the clipboard and the primary selection (a fresh desktop has neither): text an episode copied
+    cannot be pasted in the next one. Raises AppError if the app keeps one."""
+    from Xlib import X, display
+    from Xlib.protocol import request
+
+    os.environ.setdefault("XAUTHORITY", ctx.env.get("XAUTHORITY", ""))
+    conn = display.Display(ctx.env["DISPLAY"])
+    try:
+        atoms = [conn.intern_atom(name) for name in ("CLIPBOARD", "PRIMARY")]
+        for atom in atoms:
+            request.SetSelectionOwner(display=conn.display, window=X.NONE, selection=atom, time=X.CurrentTime)
+        conn.sync()
+        if any(conn.get_selection_owner(atom) != X.NONE for atom in atoms):
+            raise AppError("the clipboard could not be emptied")
+    finally:
+        conn.close()

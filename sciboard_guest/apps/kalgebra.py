@@ -7,12 +7,11 @@ KAlgebra exposes its state through Qt's AT-SPI bridge: the Variables dock
 
 from __future__ import annotations
 
-import subprocess
 import time
 from typing import Any
 
 from sciboard_guest.a11y import Element
-from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp
+from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp, visible_windows
 
 APP = GuestApp(
     name="kalgebra",
@@ -67,9 +66,7 @@ def _tab_list(ctx: AppContext) -> Element:
 def _ready(ctx: AppContext, deadline: float) -> None:
     while time.monotonic() < deadline:
         ctx.ensure_app_running()
-        visible = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "kalgebra"],
-                                 env=ctx.env, capture_output=True, timeout=10, check=False).stdout.split()
-        if visible:
+        if visible_windows(ctx, "kalgebra"):
             try:
                 _tab_list(ctx)
                 _dock(ctx, "Variables")

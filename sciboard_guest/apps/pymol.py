@@ -13,13 +13,12 @@ import hashlib
 import itertools
 import math
 import re
-import subprocess
 import time
 import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp, inplace, pymol_structures
+from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp, inplace, pymol_structures, visible_windows
 from sciboard_guest.apps import pymol_rpc as rpc
 
 DATA = Path("/usr/share/pymol/data")
@@ -47,6 +46,7 @@ APP = GuestApp(
     },
     install_hint="Install it with: apt-get install pymol (scripts/install.sh does this).",
     ready_timeout=90.0,
+    restore_checks_launch_state=True,
 )
 
 
@@ -76,9 +76,7 @@ def _ready(ctx: AppContext, deadline: float) -> None:
     problem = "no window yet"
     while time.monotonic() < deadline:
         ctx.ensure_app_running()
-        visible = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "pymol"],
-                                 env=ctx.env, capture_output=True, timeout=10, check=False).stdout.split()
-        if visible:
+        if visible_windows(ctx, "pymol"):
             try:
                 ctx.state.pop("rpc_port", None)
                 if call(ctx, "ping") == 1:
