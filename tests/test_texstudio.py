@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from sciboard_guest.apps.texstudio import bbl_keys, compile_project, parse_log
+from sciboard_guest.apps.texstudio import bbl_keys, changed_settings, compile_project, parse_log, status_differences
 from sciboard_guest.apps.texstudio_documents import PROJECTS
 from sciboard_gym.apps import texstudio as checks
 from sciboard_gym.apps.latex import Document, count_columns, list_items, read_group, strip_comments, tabular_shape
@@ -242,3 +242,35 @@ def test_every_task_starts_from_a_known_project():
     assert len(tasks) >= 20
     for task in tasks:
         assert task.setup and task.setup[0].name == "open_project" and task.setup[0].args["project"] in PROJECTS
+
+
+_LAUNCH_INI = b"""[General]
+IniMode=true
+
+[texmaker]
+Editor\\Completion=false
+Files\\Last%20Document=
+Files\\Recent%20Files=@Invalid()
+"""
+
+
+def test_settings_compared_for_an_in_place_reset():
+    assert changed_settings(_LAUNCH_INI, _LAUNCH_INI) == []
+    # Opening a document writes the last document and the search panel's start values: not a change.
+    opened = _LAUNCH_INI + b"Files\\Last%20Document=/home/paper/a.tex\nSearch\\Case%20Sensitive=false\n"
+    assert changed_settings(_LAUNCH_INI, opened) == []
+    # A changed option, a search setting that is not its start value, a recent file: changes.
+    changed = _LAUNCH_INI.replace(b"Completion=false", b"Completion=true")
+    assert changed_settings(_LAUNCH_INI, changed) == ["texmaker/Editor\\Completion"]
+    searched = _LAUNCH_INI + b"Search\\Case%20Sensitive=true\n"
+    assert changed_settings(_LAUNCH_INI, searched) == ["texmaker/Search\\Case%20Sensitive"]
+    recent = _LAUNCH_INI.replace(b"Recent%20Files=@Invalid()", b"Recent%20Files=/home/paper/a.tex")
+    assert changed_settings(_LAUNCH_INI, recent) == ["texmaker/Files\\Recent%20Files"]
+
+
+def test_status_bar_may_differ_only_in_its_encoding_button():
+    launch = [("label", ""), ("push button", "<none>"), ("push button", "Encoding"), ("label", "Ready")]
+    assert status_differences(launch, [*launch[:2], ("push button", "UTF-8"), launch[3]]) == []
+    assert status_differences(launch, [*launch[:3], ("label", "Compiling")]) == [
+        "('label', 'Ready') -> ('label', 'Compiling')"]
+    assert status_differences(launch, launch[:3]) == ["3 items instead of 4"]

@@ -7,6 +7,10 @@ saved file and compile a temporary copy with a real ``pdflatex`` (and
 ``bibtex`` when the document asks for it), without shell escape and with a
 timeout. Each TeXstudio runs with ``--start-always`` so parallel desktops never
 hand documents to each other's instance.
+
+A reset happens in place: every document is closed without saving, dialogs and
+menus are closed, HOME is put back, and the screen must then match the one read
+at launch pixel for pixel; otherwise TeXstudio is relaunched.
 """
 
 from __future__ import annotations
@@ -15,12 +19,22 @@ import hashlib
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp
+from sciboard_guest.apps import (
+    AppContext,
+    AppError,
+    BadArgument,
+    GuestApp,
+    inplace,
+    slowness,
+    visible_windows,
+    xdotool,
+)
 from sciboard_guest.apps.texstudio_documents import PROJECTS
 from sciboard_guest.desktop import CLEAN_PATH
 
@@ -63,15 +77,31 @@ APP = GuestApp(
                  "(scripts/install.sh does this).",
     ready_timeout=60.0,
     prepare=_prepare,
+    restore_checks_launch_state=True,
 )
+#: The main window's title while no document is open.
+MAIN_TITLE = "TeXstudio"
+#: TeXstudio's settings in HOME.
+SETTINGS_FILE = ".config/texstudio/texstudio.ini"
+#: Settings that opening a document through File > Open writes (the last document, the dialog's file filter):
+#: they change in every episode and do not alter how TeXstudio behaves.
+VOLATILE_SETTINGS = frozenset({"texmaker/Files\\Last%20Document", "texmaker/Files\\Default%20File%20Filter"})
+#: Settings TeXstudio first writes once a document has been open (its search panel's), with their start values.
+FIRST_DOCUMENT_SETTINGS = {
+    f"texmaker/Search\\{key}": value for key, value in (
+        ("Ask%20before%20Replace", "false"), ("Case%20Sensitive", "false"), ("Cursor", "true"),
+        ("Escape%20Sequence", "false"), ("Find%20History", "@Invalid()"), ("Highlight", "true"),
+        ("Regular%20Expression", "false"), ("Replace%20History", "@Invalid()"), ("Selection", "false"),
+        ("Whole%20Words", "false"))
+}
+#: The button of TeXstudio's "save before closing?" question that drops the changes.
+DISCARD_BUTTON = "Close without Saving"
 
 
 def _windows(ctx: AppContext) -> dict[str, str]:
     """Visible TeXstudio windows: {window id: title}."""
-    ids = subprocess.run(["xdotool", "search", "--onlyvisible", "--class", "texstudio"], env=ctx.env,
-                         capture_output=True, text=True, timeout=10, check=False).stdout.split()
     titles = {}
-    for wid in ids:
+    for wid in visible_windows(ctx, "texstudio"):
         name = subprocess.run(["xdotool", "getwindowname", wid], env=ctx.env, capture_output=True, text=True,
                               timeout=10, check=False)
         if name.returncode == 0:
@@ -81,9 +111,7 @@ def _windows(ctx: AppContext) -> dict[str, str]:
 
 def _active_title(ctx: AppContext) -> str:
     """The title of the window that has the keyboard focus ('' if none)."""
-    active = subprocess.run(["xdotool", "getactivewindow", "getwindowname"], env=ctx.env, capture_output=True,
-                            text=True, timeout=10, check=False)
-    return active.stdout.strip() if active.returncode == 0 else ""
+    return xdotool(ctx, ["getactivewindow", "getwindowname"]).strip()
 
 
 def _wait_for_focus(ctx: AppContext, title: str, timeout: float) -> bool:
@@ -98,10 +126,8 @@ def _wait_for_focus(ctx: AppContext, title: str, timeout: float) -> bool:
 
 def _focused_main_window(ctx: AppContext) -> int | None:
     """The id of TeXstudio's main window if it is visible and has the focus."""
-    active = subprocess.run(["xdotool", "getactivewindow"], env=ctx.env, capture_output=True, text=True, timeout=10,
-                            check=False)
-    wid = active.stdout.strip()
-    title = _windows(ctx).get(wid, "") if active.returncode == 0 else ""
+    wid = xdotool(ctx, ["getactivewindow"]).strip()
+    title = _windows(ctx).get(wid, "") if wid else ""
     return int(wid) if title.endswith("TeXstudio") else None
 
 
@@ -115,11 +141,209 @@ def _ready(ctx: AppContext, deadline: float) -> None:
         if window_id is not None:
             try:
                 wait_idle(ctx, timeout=5.0, window_id=window_id)
-                return
             except AppError:
                 pass
+            else:
+                _record_launch_state(ctx, window_id)
+                return
         time.sleep(0.05)
     raise AppError("TeXstudio's main window did not get the focus in time")
+
+
+def _record_launch_state(ctx: AppContext, main: int) -> None:
+    """Write the settings and remember the pointer position, the status bar and a digest of the settled screen
+    above it, for the in-place reset's checks. If that fails, the launch stands and resets relaunch."""
+    try:
+        _save_settings(ctx, main)
+        _record_launch_screen(ctx)
+    except AppError as err:
+        print(f"[texstudio] resets will relaunch: {err}", file=sys.stderr, flush=True)
+
+
+def _record_launch_screen(ctx: AppContext) -> None:
+    ctx.settle(quiet=0.2, timeout=3.0)
+    ctx.state["launch_pointer"] = _pointer(ctx)
+    top, items = _status_bar(ctx)
+    ctx.state["launch_status"] = (top, items)
+    ctx.state["launch_screen"] = _screen_digest(ctx, top)
+
+
+def _pointer(ctx: AppContext) -> tuple[int, int]:
+    fields = dict(line.split("=", 1) for line in xdotool(ctx, ["getmouselocation", "--shell"]).splitlines()
+                  if "=" in line)
+    try:
+        return int(fields["X"]), int(fields["Y"])
+    except (KeyError, ValueError):
+        raise AppError("the pointer position cannot be read") from None
+
+
+def _screen_digest(ctx: AppContext, rows: int) -> str:
+    """A digest of the screen's top ``rows`` rows."""
+    return hashlib.sha256(ctx.screen.rgb()[:rows].tobytes()).hexdigest()
+
+
+def _status_bar(ctx: AppContext) -> tuple[int, list[tuple[str, str]]]:
+    """The main window's status bar: its top row on screen and its items as (role, name)."""
+    for child in _main_frame_children(ctx):
+        if child.role == "status bar" and child.box is not None:
+            return child.box[1], [(item.role, item.name.strip()) for item in child.children]
+    raise AppError("TeXstudio's status bar is not on the accessibility bus")
+
+
+def status_differences(launch: list[tuple[str, str]], live: list[tuple[str, str]]) -> list[str]:
+    """The status bar items that differ from launch, except the encoding button: it keeps showing the last
+    closed document's encoding where a fresh TeXstudio shows "Encoding" (opening a document sets it)."""
+    if len(launch) != len(live):
+        return [f"{len(live)} items instead of {len(launch)}"]
+    return [f"{was} -> {now}" for was, now in zip(launch, live, strict=True)
+            if was != now and was != ("push button", "Encoding")]
+
+
+@APP.restore
+def _restore(ctx: AppContext) -> None:
+    """Put the running TeXstudio back into its just-launched state: close menus, dialogs and every document
+    (dropping unsaved changes), put HOME back, and check the windows and the whole screen against launch.
+    Changed settings, or anything that still looks different, raise AppError (a relaunch follows)."""
+    if "launch_screen" not in ctx.state:
+        raise AppError("TeXstudio's state at launch was not recorded")
+    main = inplace.launch_focus(ctx)
+    _close_documents(ctx, main)
+    if _recent_files(ctx):
+        _menu_command(ctx, main, "alt+f", "r", *["Up"] * 4)  # File > Open Recent > Clear file list (4th from the end)
+        if _recent_files(ctx):
+            raise AppError("TeXstudio's list of recent files could not be cleared")
+    _save_settings(ctx, int(main))
+    changed = changed_settings(ctx.state[inplace.HOME_KEY].get(SETTINGS_FILE) or b"",
+                                (ctx.home / SETTINGS_FILE).read_bytes())
+    if changed:
+        raise AppError(f"TeXstudio's settings changed: {changed[:5]}")
+    inplace.restore_home(ctx)
+    inplace.clear_selections(ctx)
+    x, y = ctx.state["launch_pointer"]
+    ctx.perform({"name": "move", "x": x, "y": y})
+    inplace.check_windows(ctx, "texstudio")
+    ctx.settle(quiet=0.2, timeout=3.0)
+    top, items = ctx.state["launch_status"]
+    live_top, live_items = _status_bar(ctx)
+    changed = status_differences(items, live_items) if live_top == top else [f"status bar at row {live_top}"]
+    if changed:
+        raise AppError(f"TeXstudio's status bar differs from launch: {changed}")
+    if _screen_digest(ctx, top) != ctx.state["launch_screen"]:
+        raise AppError("TeXstudio does not look as at launch after closing its documents")
+
+
+def _close_documents(ctx: AppContext, main: str, timeout: float = 10.0) -> None:
+    """Close open menus and dialogs (answering "save?" with :data:`DISCARD_BUTTON`) and every document, until
+    the main window has the focus and no document is open."""
+    deadline = time.monotonic() + timeout
+    ctx.key("Escape")  # an open menu holds the keyboard
+    while True:
+        active, title = inplace.active_window(ctx), _title(ctx, main)
+        if active == main and title == MAIN_TITLE:
+            return
+        if time.monotonic() > deadline:
+            raise AppError(f"TeXstudio's documents and dialogs could not be closed (title {title!r})")
+        if active != main:
+            button = _dialog_button(ctx, DISCARD_BUTTON)
+            if button is not None and button.box is not None:
+                bx, by, width, height = button.box
+                ctx.click(bx + width // 2, by + height // 2)
+            else:
+                ctx.key("Escape")
+        else:
+            ctx.key("ctrl+w")
+        wait_idle(ctx, timeout=5.0, window_id=int(main))
+        _wait_for_change(ctx, main, (active, title))
+
+
+def _menu_command(ctx: AppContext, main: str | int, *keys: str) -> None:
+    """Press ``keys`` (a menu path) and wait until TeXstudio has handled them."""
+    for key in keys:
+        ctx.key(key)
+    ctx.key("Return")
+    wait_idle(ctx, timeout=5.0, window_id=int(main))
+
+
+def _save_settings(ctx: AppContext, main: int) -> None:
+    """Options > Save Current Settings (4th entry): TeXstudio writes the settings it holds in memory."""
+    path = ctx.home / SETTINGS_FILE
+    before = path.stat().st_mtime_ns if path.is_file() else None
+    _menu_command(ctx, main, "alt+o", *["Down"] * 3)
+    deadline = time.monotonic() + 3.0 * slowness()
+    while (path.stat().st_mtime_ns if path.is_file() else None) == before:
+        if time.monotonic() > deadline:
+            raise AppError("TeXstudio did not write its settings (Options > Save Current Settings)")
+        time.sleep(0.02)
+
+
+def changed_settings(before: bytes, after: bytes) -> list[str]:
+    """The settings (``section/key``) whose values differ, except :data:`VOLATILE_SETTINGS`; a setting
+    of :data:`FIRST_DOCUMENT_SETTINGS` that ``before`` lacks must have its start value."""
+    old, new = _settings(before), _settings(after)
+    return sorted(key for key in set(old) | set(new) if old.get(key) != new.get(key) and key not in VOLATILE_SETTINGS
+                  and not (key not in old and new[key] == FIRST_DOCUMENT_SETTINGS.get(key)))
+
+
+def _settings(text: bytes) -> dict[str, str]:
+    """An ini file as {section/key: value}."""
+    found, section = {}, ""
+    for line in text.decode(errors="replace").splitlines():
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+        elif "=" in line:
+            key, value = line.split("=", 1)
+            found[f"{section}/{key}"] = value
+    return found
+
+
+def _recent_files(ctx: AppContext) -> list[str]:
+    """The entries of File > Open Recent that name a file (read from the menu through AT-SPI, closed or not)."""
+    for bar in _main_frame_children(ctx):
+        if bar.role == "menu bar":
+            return [entry.name for entry in _menu(bar, "File", "Open Recent") if entry.name[:1].isdigit()]
+    raise AppError("TeXstudio's menu bar is not on the accessibility bus")
+
+
+def _menu(parent: Any, *path: str) -> list[Any]:
+    """The entries of the (sub)menu reached through the menu items named ``path``."""
+    for name in path:
+        item = next((child for child in parent.children if child.role == "menu item" and child.name == name), None)
+        popup = next((child for child in item.children if child.role == "popup menu"), None) if item else None
+        if popup is None:
+            raise AppError(f"TeXstudio's menu entry {name!r} is not reachable")
+        parent = popup
+    return parent.children
+
+
+def _title(ctx: AppContext, window: str) -> str:
+    return xdotool(ctx, ["getwindowname", window]).strip()
+
+
+def _wait_for_change(ctx: AppContext, main: str, before: tuple[str, str], timeout: float = 1.0) -> None:
+    """Wait (bounded) until the focused window or the main window's title is no longer ``before``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (inplace.active_window(ctx), _title(ctx, main)) == before:
+        time.sleep(0.02)
+
+
+def _main_frame_children(ctx: AppContext) -> list[Any]:
+    """The children of the main window's accessible frame (none when it is not on the accessibility bus)."""
+    app = ctx.a11y.app("TeXstudio", ctx.app_pid)
+    for window in app.children if app is not None else []:
+        if window.role == "frame" and window.name.endswith(MAIN_TITLE):
+            return list(window.children)
+    return []
+
+
+def _dialog_button(ctx: AppContext, name: str) -> Any:
+    """The push button ``name`` in one of TeXstudio's open dialogs (None when there is none)."""
+    app = ctx.a11y.app("TeXstudio", ctx.app_pid)
+    for window in app.children if app is not None else []:
+        if window.role == "frame" and window.name.endswith(MAIN_TITLE):
+            continue  # the main window
+        for button in window.find(role="push button", name=name):
+            return button
+    return None
 
 
 def _main_window(ctx: AppContext, timeout: float = 10.0) -> int:
@@ -209,7 +433,7 @@ def open_project(ctx: AppContext, project: str) -> str:
     ctx.key("ctrl+o")
     if not _wait_for_focus(ctx, "Open Files", 15.0):
         raise AppError("TeXstudio's Open Files dialog did not appear")
-    ctx.type(f"{PAPER_DIR}/{spec.main}")  # the dialog starts in HOME
+    ctx.type(str(path))  # absolute: the dialog opens in the folder it last showed
     ctx.key("Return")
     if not _wait_for_focus(ctx, f"{path} - TeXstudio", 15.0):
         raise AppError(f"TeXstudio did not open {path}")
