@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from coda_agent.images import DEFAULT_MAX_PIXELS, EXECUTOR_MAX_PIXELS
+from coda_agent.interrupts import honour_interrupt, remembered_interrupts
 from sciboard_gym.trajectory import atomic_write_json
 
 REWARDS = ("env", "match", "judge")
@@ -245,28 +246,31 @@ class Stage1Run:
             return
         self._load_models()
         try:
-            while self.state.round < self.config.rounds:
-                started = time.monotonic()
-                row: dict[str, Any] = {"round": self.state.round}
-                if self.state.phase == "collect":
-                    self.collect()
-                    self._advance("train")
-                if self.state.phase == "train":
-                    self.train(row)
-                    self._advance("evaluate")
-                if self.state.phase == "evaluate":
-                    self.evaluate(row)
-                    row.update(self._round_summary(), seconds=round(time.monotonic() - started, 1))
-                    self._log(row)
-                    self.state.round += 1
-                    self.state.round_cursor = self.state.cursor
-                    self._advance("collect")
+            with remembered_interrupts():
+                while self.state.round < self.config.rounds:
+                    started = time.monotonic()
+                    row: dict[str, Any] = {"round": self.state.round}
+                    if self.state.phase == "collect":
+                        self.collect()
+                        self._advance("train")
+                    if self.state.phase == "train":
+                        self.train(row)
+                        self._advance("evaluate")
+                    if self.state.phase == "evaluate":
+                        self.evaluate(row)
+                        row.update(self._round_summary(), seconds=round(time.monotonic() - started, 1))
+                        self._log(row)
+                        self.state.round += 1
+                        self.state.round_cursor = self.state.cursor
+                        self._advance("collect")
         finally:
             self.close()
 
     def _advance(self, phase: str) -> None:
+        """Save that the run is at ``phase`` (a safe point: a Ctrl-C that was swallowed stops the run here)."""
         self.state.phase = phase
         self.state.save(self.out / "state.json")
+        honour_interrupt()
 
     def round_dir(self, kind: str, index: int | None = None) -> Path:
         return self.out / "rounds" / f"{self.state.round if index is None else index:03d}" / kind
@@ -286,6 +290,7 @@ class Stage1Run:
             bar.set_postfix_str(f"{task}: {'success' if result else 'failure'}")
             self.state.cursor = position + 1
             self.state.save(self.out / "state.json")
+            honour_interrupt()
 
     def _episode(self, agent: Any, folder: Path, task: str, seed: int) -> bool:
         """One recorded episode, or the finished one already in ``folder``."""
@@ -355,6 +360,7 @@ class Stage1Run:
             task = tasks[index % len(tasks)]
             successes += self._episode(agent, folder / f"{index:03d}-{task.replace('/', '_')}", task,
                                        self.config.seed + EVAL_SEED_OFFSET + index)
+            honour_interrupt()
         row["eval_episodes"] = self.config.eval_episodes
         row["eval_success"] = round(successes / self.config.eval_episodes, 4) if self.config.eval_episodes else None
 
