@@ -38,7 +38,7 @@ class ImageObservation(gym.ObservationWrapper):
         self.observation_space = spaces.Box(0, 255, (self.size[1], self.size[0], 3), np.uint8)
 
     def observation(self, observation: dict[str, Any]) -> np.ndarray:
-        frame = Image.fromarray(observation["screenshot"]).resize(self.size, Image.BILINEAR)
+        frame = Image.fromarray(observation["screenshot"]).resize(self.size, Image.Resampling.BILINEAR)
         return np.array(frame, dtype=np.uint8)  # a writable copy (torch warns on read-only arrays)
 
 

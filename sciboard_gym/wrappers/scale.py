@@ -62,5 +62,5 @@ class ScaleScreen(gym.Wrapper):
         out = dict(obs)
         for key in ("screenshot", "som_screenshot"):
             if key in out:
-                out[key] = np.asarray(Image.fromarray(out[key]).resize(self.size, Image.BILINEAR), dtype=np.uint8)
+                out[key] = np.asarray(Image.fromarray(out[key]).resize(self.size, Image.Resampling.BILINEAR), dtype=np.uint8)
         return out
