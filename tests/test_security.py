@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from sciboard_guest import apps, inputs, processes
 from sciboard_gym import actions
 from sciboard_gym.guest_client import GuestClient, GuestError
-from sciboard_gym.providers.local import GUEST_PYTHON
+from sciboard_gym.providers import sandbox as sandboxing
+from vm_images.trees import require_desktop_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 ROUTES = [("GET", "/health"), ("GET", "/screenshot"), ("POST", "/settle"), ("POST", "/input"), ("GET", "/a11y"),
@@ -84,25 +85,29 @@ def test_every_endpoint_refuses_every_wrong_credential(desktop):
     assert_still_serving(client)  # neither /app/stop nor /shutdown was obeyed
 
 
+def _guest_cli(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python3 -m sciboard_guest ARGS`` in a desktop sandbox (the tree's Python, as a local desktop runs it),
+    with ``folder`` as its desktop folder (DESKTOP_DIR inside) holding the token file."""
+    box = sandboxing.Sandbox(require_desktop_tree().root, folder, ROOT)
+    return subprocess.run(box.argv(["/usr/bin/python3", "-m", "sciboard_guest", *args]), env={"PATH": sandboxing.PATH},
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
 @pytest.mark.parametrize("bind", ["0.0.0.0", "::", "192.168.1.10", "10.1.2.3", "example.org"])
 def test_guest_refuses_to_listen_beyond_loopback_or_the_vm_network(tmp_path, bind):
-    token = tmp_path / "token"
-    token.write_text("t" * 32)
-    result = subprocess.run(
-        [GUEST_PYTHON, "-m", "sciboard_guest", "--workdir", str(tmp_path / "w"), "--token-file", str(token),
-         "--bind", bind], cwd=ROOT, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-        capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 2 and "--bind must be loopback" in result.stderr
+    (tmp_path / "token").write_text("t" * 32)
+    inside = sandboxing.DESKTOP_DIR
+    result = _guest_cli(tmp_path, "--workdir", f"{inside}/w", "--token-file", f"{inside}/token", "--bind", bind)
+    assert result.returncode == 2 and "--bind must be loopback" in result.stderr, result.stderr
     assert not (tmp_path / "w").exists(), "no desktop may start"
 
 
 def test_guest_refuses_a_weak_token(tmp_path):
-    token = tmp_path / "token"
-    token.write_text("short")
-    result = subprocess.run(
-        [GUEST_PYTHON, "-m", "sciboard_guest", "--workdir", str(tmp_path / "w"), "--token-file", str(token)],
-        cwd=ROOT, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 2 and "at least 16 characters" in result.stderr
+    (tmp_path / "token").write_text("short")
+    inside = sandboxing.DESKTOP_DIR
+    result = _guest_cli(tmp_path, "--workdir", f"{inside}/w", "--token-file", f"{inside}/token")
+    assert result.returncode == 2 and "at least 16 characters" in result.stderr, result.stderr
+    assert not (tmp_path / "w").exists(), "no desktop may start"
 
 
 def _socket_inodes(pid: int) -> set[str]:
