@@ -100,12 +100,14 @@ class Guest:
         )
 
     def settle(self, quiet: float = 0.2, timeout: float = 3.0, first_change: float = 0.0,
-               method: str = "damage", at_least: float = 0.0) -> tuple[bool, float]:
-        """Wait until the screen stops changing: on DAMAGE events, or (``method="poll"``, kept for the
-        benchmark's side-by-side figures) by comparing whole frames every 30 ms."""
+               method: str = "damage", at_least: float = 0.0, changed_frames: bool = False) -> tuple[bool, float]:
+        """Wait until the screen stops changing: on DAMAGE events (with ``changed_frames``, only those that
+        changed the frame count), or (``method="poll"``, kept for the benchmark's side-by-side figures) by
+        comparing whole frames every 30 ms."""
         if method == "poll" or self._damage is None:
             return self.screen.settle(quiet=quiet, timeout=timeout, first_change=first_change)
-        return self._damage.settle(quiet=quiet, timeout=timeout, first_change=first_change, at_least=at_least)
+        return self._damage.settle(quiet=quiet, timeout=timeout, first_change=first_change, at_least=at_least,
+                                   frame=self.screen.raw_bgrx if changed_frames else None)
 
     def wait_while_busy(self, busy: Callable[[apps.AppContext], bool]) -> bool:
         """Wait (bounded) while ``busy(ctx)`` says the app still works; whether it was busy at all."""
@@ -333,11 +335,12 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
                 at_least = app.text_wait * late if typed else 0.0
                 timeout = max(timeout, 2 * quiet, first_change + quiet, at_least + 2 * quiet)
             start = time.monotonic()
+            changed = app is not None and app.redraws_unchanged
             settled, waited = guest.settle(quiet=quiet, timeout=timeout, first_change=first_change, method=method,
-                                           at_least=at_least)
+                                           at_least=at_least, changed_frames=changed)
             if app is not None and app._busy is not None and guest.wait_while_busy(app._busy):
                 # The app finished work it was doing (e.g. a command): what that draws is part of the step.
-                settled, _ = guest.settle(quiet=quiet, timeout=timeout, method=method)
+                settled, _ = guest.settle(quiet=quiet, timeout=timeout, method=method, changed_frames=changed)
                 waited = time.monotonic() - start
             return {"settled": settled, "seconds": round(waited, 3), "app_alive": guest.desktop.alive("app")}
 

@@ -89,6 +89,27 @@ def wait_until_quiet(wait_for_damage: Callable[[float], bool], quiet: float, tim
             last_damage, changed = clock(), True
 
 
+class ChangedFrames:
+    """Damage that changed the frame: a drawing report counts only when the frame's bytes differ from the
+    frame at the last report that counted (or at the start). One frame read per report, none in between."""
+
+    def __init__(self, wait_for_damage: Callable[[float], bool], frame: Callable[[], bytes | bytearray]):
+        self._wait, self._frame = wait_for_damage, frame
+        self._last = bytes(frame())
+
+    def wait(self, seconds: float) -> bool:
+        """Block up to ``seconds`` for drawing that changed the frame; whether there was any."""
+        deadline = time.monotonic() + seconds
+        while self._wait(max(deadline - time.monotonic(), 0.0)):
+            current = bytes(self._frame())
+            if current != self._last:
+                self._last = current
+                return True
+            if time.monotonic() >= deadline:
+                break
+        return False
+
+
 class DamageMonitor:
     """Watches one X display's root window for drawing through the DAMAGE extension."""
 
@@ -131,14 +152,16 @@ class DamageMonitor:
         return False
 
     def settle(self, quiet: float = 0.2, timeout: float = 3.0, first_change: float = 0.0,
-               at_least: float = 0.0) -> tuple[bool, float]:
+               at_least: float = 0.0, frame: Callable[[], bytes | bytearray] | None = None) -> tuple[bool, float]:
         """Wait until nothing is drawn for ``quiet`` seconds (see :func:`wait_until_quiet`).
 
         Drawing reported before the call (e.g. the echo of typed text) is the past: it neither counts as
-        the input's effect nor ends the wait.
+        the input's effect nor ends the wait. With ``frame`` (a reader of the current frame's bytes),
+        drawing counts only when it changed the frame: for an app that redraws unchanged frames on a timer.
         """
         self._drain()
-        return wait_until_quiet(self.wait, quiet, timeout, first_change, at_least)
+        wait = self.wait if frame is None else ChangedFrames(self.wait, frame).wait
+        return wait_until_quiet(wait, quiet, timeout, first_change, at_least)
 
     def close(self) -> None:
         try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from sciboard_guest import inputs
-from sciboard_guest.settle import BlinkFilter, is_caret, wait_until_quiet
+from sciboard_guest.settle import BlinkFilter, ChangedFrames, is_caret, wait_until_quiet
 from sciboard_gym import actions
 from sciboard_gym.staleness import is_stale
 from sciboard_gym.tasks import load_app_tasks
@@ -82,6 +82,14 @@ def test_drawing_that_looks_like_a_caret_still_counts():
     assert not blinks.is_blink((12, 1019, 10, 19), 20.0)
     # Areas taller than a text line are never blinks, however regular (Stellarium's idle frames).
     assert not any(blinks.is_blink((0, 19, 1920, 1061), 30 + 0.5 * i) for i in range(6))
+
+
+def test_only_drawing_that_changes_the_frame_counts_for_an_app_that_redraws_on_a_timer():
+    frames = iter([b"sky", b"sky", b"sky", b"ground hidden", b"ground hidden"])
+    reports = iter([True, True, True, True, False])  # four redraws reported, then none within the wait
+    changed = ChangedFrames(lambda seconds: next(reports), lambda: next(frames))  # the frame at the start: "sky"
+    assert changed.wait(5.0) is True  # two unchanged redraws skipped, the third changed the frame
+    assert changed.wait(5.0) is False  # an unchanged redraw, then quiet
 
 
 def test_task_characters_have_keysyms():

@@ -36,11 +36,13 @@ from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp, slo
 DEFAULT_CONFIG = Path("/usr/share/stellarium/data/default_cfg.ini")
 #: Idle / interactive frame rates. Stellarium shows an input's effect only at its next idle-rate frame
 #: (and a 1920x1080 llvmpipe frame takes up to ~1 s on a busy machine), so the guest's settle trusts an
-#: unchanged screen only after FIRST_CHANGE_WAIT; once frames change it wants SETTLE_QUIET without change
-#: (more than one interactive frame interval). A slow guest (a VM without KVM) draws its idle frames
-#: :func:`slowness` times less often (see :func:`idle_fps`), and its settle waits stretch as much.
+#: unchanged screen only after FIRST_CHANGE_WAIT; once frames change it wants SETTLE_QUIET without a
+#: changed frame. A transition (the ground or the atmosphere fading) draws its frames at the idle rate, one
+#: every 0.5 s, so SETTLE_QUIET is longer than that; the idle frames that change nothing do not count
+#: (``redraws_unchanged``). A slow guest (a VM without KVM) draws its idle frames :func:`slowness` times
+#: less often (see :func:`idle_fps`), and its settle waits stretch as much.
 MIN_FPS, MAX_FPS = 2, 5
-SETTLE_QUIET = 0.45
+SETTLE_QUIET = 0.7
 FIRST_CHANGE_WAIT = 1.6
 UNIX_EPOCH_JD = 2440587.5
 SECONDS_PER_DAY = 86400.0
@@ -151,6 +153,7 @@ APP = GuestApp(
     prepare=prepare_home,
     settle_quiet=SETTLE_QUIET,
     first_change_wait=FIRST_CHANGE_WAIT,
+    redraws_unchanged=True,
 )
 
 
@@ -322,7 +325,7 @@ def _ready(ctx: AppContext, deadline: float) -> None:
     _apply_baseline(ctx)
     ctx.state["props"] = {name: item["value"] for name, item in _property_list(ctx).items()
                           if _restorable(name, item)}
-    ctx.settle(quiet=SETTLE_QUIET, timeout=10.0, first_change=FIRST_CHANGE_WAIT)
+    ctx.settle(quiet=SETTLE_QUIET, timeout=10.0, first_change=FIRST_CHANGE_WAIT, changed_frames=True)
 
 
 def _restorable(name: str, item: dict[str, Any]) -> bool:
