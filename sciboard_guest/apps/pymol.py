@@ -181,12 +181,18 @@ def _point_at_command_line(ctx: AppContext) -> Any:
 
 
 def _clear_command_lines(ctx: AppContext) -> None:
-    """Empty the viewer's own command line (ctrl+a, ctrl+k there) and the command input line, and give
-    the input line the keyboard focus, as at launch."""
-    x, y, width, height = _viewer_box(ctx)
-    ctx.click(x + width // 3, y + height // 2)  # an empty viewer: the click only moves the focus
-    ctx.key("ctrl+a")
-    ctx.key("ctrl+k")
+    """Empty the viewer's own command line (ctrl+a, ctrl+k there) if the viewer does not look as at launch,
+    and the command input line, and give the input line the keyboard focus, as at launch.
+
+    The viewer's keys are sent only when needed: with its command line empty, ctrl+a in the viewer is
+    PyMOL's "select all" (it makes a selection ``sele``), which would fail the restore's checks.
+    """
+    ctx.settle(quiet=0.2, timeout=3.0)
+    if _viewer_pixels(ctx) != ctx.state["launch_viewer"]:
+        x, y, width, height = _viewer_box(ctx)
+        ctx.click(x + width // 3, y + height // 2)  # an empty viewer: the click only moves the focus
+        ctx.key("ctrl+a")
+        ctx.key("ctrl+k")
     _, field = _command_line(ctx)
     if field.box is None:
         raise AppError("PyMOL's command line has no position")
