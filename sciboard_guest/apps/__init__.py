@@ -16,7 +16,8 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,20 @@ def xdotool(ctx: AppContext, argv: list[str]) -> str:
     """``xdotool`` (an argv list) on the app's display: its output, or "" when it fails."""
     result = subprocess.run(["xdotool", *argv], env=ctx.env, capture_output=True, text=True, timeout=10, check=False)
     return result.stdout if result.returncode == 0 else ""
+
+
+@contextmanager
+def x_connection(ctx: AppContext) -> Iterator[Any]:
+    """A python-xlib connection to the app's X display (with the desktop's Xauthority), closed after the block."""
+    from Xlib import display
+
+    if ctx.env.get("XAUTHORITY"):
+        os.environ["XAUTHORITY"] = ctx.env["XAUTHORITY"]
+    conn = display.Display(ctx.env["DISPLAY"])
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 def visible_windows(ctx: AppContext, window_class: str) -> list[str]:

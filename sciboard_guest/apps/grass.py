@@ -18,7 +18,6 @@ windows on the accessibility bus.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import time
@@ -26,7 +25,16 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, AppNotInstalled, BadArgument, GuestApp, log_tail, xdotool
+from sciboard_guest.apps import (
+    AppContext,
+    AppError,
+    AppNotInstalled,
+    BadArgument,
+    GuestApp,
+    log_tail,
+    x_connection,
+    xdotool,
+)
 from sciboard_guest.apps import grass_data as data
 from sciboard_guest.desktop import CLEAN_PATH
 
@@ -275,21 +283,15 @@ def _close_splash(ctx: AppContext) -> None:
 
 def _send_delete_window(ctx: AppContext, wid: int) -> None:
     from Xlib import X
-    from Xlib import display as xdisplay
     from Xlib.error import CatchError
     from Xlib.protocol import event
 
-    if ctx.env.get("XAUTHORITY"):
-        os.environ["XAUTHORITY"] = ctx.env["XAUTHORITY"]
-    x = xdisplay.Display(ctx.env["DISPLAY"])
-    try:
+    with x_connection(ctx) as x:
         window = x.create_resource_object("window", wid)
         message = event.ClientMessage(window=window, client_type=x.intern_atom("WM_PROTOCOLS"),
                                       data=(32, [x.intern_atom("WM_DELETE_WINDOW"), X.CurrentTime, 0, 0, 0]))
         window.send_event(message, event_mask=X.NoEventMask, onerror=CatchError())
         x.sync()
-    finally:
-        x.close()
 
 
 # --- probes: maps -------------------------------------------------------------------

@@ -7,13 +7,12 @@ geometry and focus (:func:`check_windows`), raising AppError so that the guest r
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, visible_windows, xdotool
+from sciboard_guest.apps import AppContext, AppError, visible_windows, x_connection, xdotool
 
 #: Files larger than this are remembered by size and modification time only (a changed one cannot be restored).
 MAX_KEPT_BYTES = 4 << 20
@@ -112,17 +111,13 @@ def check_windows(ctx: AppContext, window_class: str, timeout: float = 2.0) -> N
 def clear_selections(ctx: AppContext) -> None:
     """Empty the clipboard and the primary selection (a fresh desktop has neither): text an episode copied
     cannot be pasted in the next one. Raises AppError if the app keeps one."""
-    from Xlib import X, display
+    from Xlib import X
     from Xlib.protocol import request
 
-    os.environ.setdefault("XAUTHORITY", ctx.env.get("XAUTHORITY", ""))
-    conn = display.Display(ctx.env["DISPLAY"])
-    try:
+    with x_connection(ctx) as conn:
         atoms = [conn.intern_atom(name) for name in ("CLIPBOARD", "PRIMARY")]
         for atom in atoms:
             request.SetSelectionOwner(display=conn.display, window=X.NONE, selection=atom, time=X.CurrentTime)
         conn.sync()
         if any(conn.get_selection_owner(atom) != X.NONE for atom in atoms):
             raise AppError("the clipboard could not be emptied")
-    finally:
-        conn.close()

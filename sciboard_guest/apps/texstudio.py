@@ -33,6 +33,7 @@ from sciboard_guest.apps import (
     inplace,
     slowness,
     visible_windows,
+    x_connection,
     xdotool,
 )
 from sciboard_guest.apps.texstudio_documents import PROJECTS
@@ -99,14 +100,8 @@ DISCARD_BUTTON = "Close without Saving"
 
 
 def _windows(ctx: AppContext) -> dict[str, str]:
-    """Visible TeXstudio windows: {window id: title}."""
-    titles = {}
-    for wid in visible_windows(ctx, "texstudio"):
-        name = subprocess.run(["xdotool", "getwindowname", wid], env=ctx.env, capture_output=True, text=True,
-                              timeout=10, check=False)
-        if name.returncode == 0:
-            titles[wid] = name.stdout.strip()
-    return titles
+    """Visible TeXstudio windows: {window id: title} ("" for a window whose title cannot be read)."""
+    return {wid: _title(ctx, wid) for wid in visible_windows(ctx, "texstudio")}
 
 
 def _active_title(ctx: AppContext) -> str:
@@ -365,32 +360,27 @@ def wait_idle(ctx: AppContext, timeout: float = 30.0, window_id: int | None = No
     in that same pass reach the widgets at the end of the pass. So the answer to a
     second ping, sent after the first was answered, proves the earlier keys were handled.
     """
-    import os
-
-    from Xlib import X, display, protocol
+    from Xlib import X, protocol
     from Xlib.error import XError
 
-    os.environ.setdefault("XAUTHORITY", ctx.env.get("XAUTHORITY", ""))
     window_id = _main_window(ctx) if window_id is None else window_id
-    conn = display.Display(ctx.env["DISPLAY"])
-    deadline = time.monotonic() + timeout
-    try:
-        root = conn.screen().root
-        root.change_attributes(event_mask=X.StructureNotifyMask)  # Qt answers with this mask
-        protocols, ping = conn.intern_atom("WM_PROTOCOLS"), conn.intern_atom("_NET_WM_PING")
-        window = conn.create_resource_object("window", window_id)
-        for round_ in range(2):
-            stamp = (int(time.monotonic() * 1000) + round_) & 0x7FFFFFFF
-            window.send_event(protocol.event.ClientMessage(window=window, client_type=protocols,
-                                                           data=(32, [ping, stamp, window_id, 0, 0])),
-                              event_mask=X.NoEventMask)
-            conn.flush()
-            if not _await_pong(conn, protocols, ping, stamp, deadline):
-                raise AppError(f"TeXstudio did not answer within {timeout:g} s (busy or hung)")
-    except XError as err:  # e.g. the window went away
-        raise AppError(f"TeXstudio's window {window_id} cannot be pinged: {err}") from err
-    finally:
-        conn.close()
+    with x_connection(ctx) as conn:
+        deadline = time.monotonic() + timeout
+        try:
+            root = conn.screen().root
+            root.change_attributes(event_mask=X.StructureNotifyMask)  # Qt answers with this mask
+            protocols, ping = conn.intern_atom("WM_PROTOCOLS"), conn.intern_atom("_NET_WM_PING")
+            window = conn.create_resource_object("window", window_id)
+            for round_ in range(2):
+                stamp = (int(time.monotonic() * 1000) + round_) & 0x7FFFFFFF
+                window.send_event(protocol.event.ClientMessage(window=window, client_type=protocols,
+                                                               data=(32, [ping, stamp, window_id, 0, 0])),
+                                  event_mask=X.NoEventMask)
+                conn.flush()
+                if not _await_pong(conn, protocols, ping, stamp, deadline):
+                    raise AppError(f"TeXstudio did not answer within {timeout:g} s (busy or hung)")
+        except XError as err:  # e.g. the window went away
+            raise AppError(f"TeXstudio's window {window_id} cannot be pinged: {err}") from err
 
 
 def _await_pong(conn: Any, protocols: int, ping: int, stamp: int, deadline: float) -> bool:
