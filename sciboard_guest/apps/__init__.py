@@ -188,6 +188,16 @@ def x_connection(ctx: AppContext) -> Iterator[Any]:
         conn.close()
 
 
+def xdotool_numbers(ctx: AppContext, argv: list[str], *names: str) -> tuple[int, ...] | None:
+    """The integer fields ``names`` of an ``xdotool ... --shell`` answer (``X=12`` lines), or None when
+    xdotool failed or a field is missing or not a number (e.g. the window went away)."""
+    fields = dict(line.split("=", 1) for line in xdotool(ctx, argv).splitlines() if "=" in line)
+    try:
+        return tuple(int(fields[name]) for name in names)
+    except (KeyError, ValueError):
+        return None
+
+
 def visible_windows(ctx: AppContext, window_class: str) -> list[str]:
     """The ids of the visible X windows of class ``window_class`` (none: an empty list)."""
     return xdotool(ctx, ["search", "--onlyvisible", "--class", window_class]).split()

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, visible_windows, x_connection, xdotool
+from sciboard_guest.apps import AppContext, AppError, visible_windows, x_connection, xdotool, xdotool_numbers
 
 #: Files larger than this are remembered by size and modification time only (a changed one cannot be restored).
 MAX_KEPT_BYTES = 4 << 20
@@ -68,12 +68,9 @@ def windows(ctx: AppContext, window_class: str) -> dict[str, tuple[int, int, int
     """The app's visible windows: {window id: (x, y, width, height)}."""
     found = {}
     for wid in visible_windows(ctx, window_class):
-        out = xdotool(ctx, ["getwindowgeometry", "--shell", wid])
-        fields = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-        try:
-            found[wid] = (int(fields["X"]), int(fields["Y"]), int(fields["WIDTH"]), int(fields["HEIGHT"]))
-        except (KeyError, ValueError):
-            continue  # the window went away meanwhile
+        box = xdotool_numbers(ctx, ["getwindowgeometry", "--shell", wid], "X", "Y", "WIDTH", "HEIGHT")
+        if box is not None:  # else the window went away meanwhile
+            found[wid] = (box[0], box[1], box[2], box[3])
     return found
 
 

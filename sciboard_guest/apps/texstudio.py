@@ -35,6 +35,7 @@ from sciboard_guest.apps import (
     visible_windows,
     x_connection,
     xdotool,
+    xdotool_numbers,
 )
 from sciboard_guest.apps.texstudio_documents import PROJECTS
 from sciboard_guest.desktop import CLEAN_PATH
@@ -164,12 +165,10 @@ def _record_launch_screen(ctx: AppContext) -> None:
 
 
 def _pointer(ctx: AppContext) -> tuple[int, int]:
-    fields = dict(line.split("=", 1) for line in xdotool(ctx, ["getmouselocation", "--shell"]).splitlines()
-                  if "=" in line)
-    try:
-        return int(fields["X"]), int(fields["Y"])
-    except (KeyError, ValueError):
-        raise AppError("the pointer position cannot be read") from None
+    position = xdotool_numbers(ctx, ["getmouselocation", "--shell"], "X", "Y")
+    if position is None:
+        raise AppError("the pointer position cannot be read")
+    return position[0], position[1]
 
 
 def _screen_digest(ctx: AppContext, rows: int) -> str:
