@@ -110,19 +110,28 @@ def _restore(ctx: AppContext) -> None:
     session read at launch; an open dialog or menu, a moved window or any difference means a relaunch."""
     inplace.check_windows(ctx, "pymol", timeout=0.0)
     call(ctx, "set_wizard")
-    call(ctx, "reinitialize")
+    _reinitialize(ctx)  # an empty viewer: clicking it below only moves the focus
     call(ctx, "cd", str(ctx.home))
     inplace.restore_home(ctx)
+    _clear_command_lines(ctx)
+    ctx.settle(quiet=0.2, timeout=3.0)
+    if _session_changes(ctx):
+        # The pointer crossing the viewer finished a gesture the episode left open (PyMOL can miss a button
+        # release when it is slow), which turned the view.
+        _reinitialize(ctx)
+    inplace.check_windows(ctx, "pymol", timeout=1.0)
+    if _viewer_pixels(ctx) != ctx.state["launch_viewer"]:
+        raise AppError("PyMOL's viewer does not look as at launch after reinitialize")
+
+
+def _reinitialize(ctx: AppContext) -> None:
+    """Run ``reinitialize`` and wait until the session equals the one read at launch (else AppError)."""
+    call(ctx, "reinitialize")
     deadline = time.monotonic() + 2.0
     while changed := _session_changes(ctx):  # the viewport part follows the next redraw
         if time.monotonic() > deadline:
             raise AppError(f"PyMOL's session differs from launch after reinitialize: {changed}")
         ctx.settle(quiet=0.1, timeout=1.0)
-    _clear_command_lines(ctx)
-    ctx.settle(quiet=0.2, timeout=3.0)
-    inplace.check_windows(ctx, "pymol", timeout=1.0)
-    if _viewer_pixels(ctx) != ctx.state["launch_viewer"]:
-        raise AppError("PyMOL's viewer does not look as at launch after reinitialize")
 
 
 def _session_changes(ctx: AppContext) -> list[str]:
