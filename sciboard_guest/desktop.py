@@ -58,10 +58,13 @@ class Desktop:
         runtime.mkdir(mode=0o700, exist_ok=True)
         base_home = self.workdir / "session-home"
         base_home.mkdir(exist_ok=True)
+        tmp = self.workdir / "tmp"  # the desktop's own: e.g. Qt's single-instance sockets live there
+        tmp.mkdir(mode=0o700, exist_ok=True)
         self._env = {
             "PATH": CLEAN_PATH,
             "HOME": str(base_home),
             "XDG_RUNTIME_DIR": str(runtime),
+            "TMPDIR": str(tmp),
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
             # Deterministic Qt hashing: the same widget/model order in every launch.

@@ -2,11 +2,13 @@
 
 TeXstudio's state is its document on disk: a setup step writes a named project
 (:mod:`sciboard_guest.apps.texstudio_documents`) into ``~/paper`` of the fresh
-HOME and opens it through TeXstudio's own File > Open dialog. Probes read the
-saved file and compile a temporary copy with a real ``pdflatex`` (and
-``bibtex`` when the document asks for it), without shell escape and with a
-timeout. Each TeXstudio runs with ``--start-always`` so parallel desktops never
-hand documents to each other's instance.
+HOME and has the running TeXstudio open it, as a second ``texstudio`` started
+with a file does: that process hands the file to the first instance through
+TeXstudio's single-instance socket and exits. The socket lives in the desktop's
+own TMPDIR, so parallel desktops never hand documents to each other's instance.
+Probes read the saved file and compile a temporary copy with a real ``pdflatex``
+(and ``bibtex`` when the document asks for it), without shell escape and with a
+timeout.
 
 A reset happens in place: every document is closed without saving, dialogs and
 menus are closed, HOME is put back, and the screen must then match the one read
@@ -73,7 +75,7 @@ def _prepare(home: Path) -> None:
 
 APP = GuestApp(
     name="texstudio",
-    argv=["texstudio", "--start-always", "--no-session"],
+    argv=["texstudio", "--no-session"],
     env={"LIBGL_ALWAYS_SOFTWARE": "1", "QT_ACCESSIBILITY": "1", "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1"},
     install_hint="Install it with: apt-get install --no-install-recommends texstudio texlive-latex-base "
                  "(scripts/install.sh does this).",
@@ -408,7 +410,7 @@ def _main_name(ctx: AppContext) -> str:
 
 @APP.setup("open_project")
 def open_project(ctx: AppContext, project: str) -> str:
-    """Write project ``project`` into ~/paper and open its main file in TeXstudio (File > Open)."""
+    """Write project ``project`` into ~/paper and have the running TeXstudio open its main file."""
     if project not in PROJECTS:
         raise BadArgument(f"unknown project {project!r}; known: {', '.join(sorted(PROJECTS))}")
     spec = PROJECTS[project]
@@ -419,16 +421,25 @@ def open_project(ctx: AppContext, project: str) -> str:
     for name, make in spec.side_binaries.items():
         (folder / name).write_bytes(make())
     path = folder / spec.main
-    ctx.key("ctrl+o")
-    if not _wait_for_focus(ctx, "Open Files", 15.0):
-        raise AppError("TeXstudio's Open Files dialog did not appear")
-    ctx.type(str(path))  # absolute: the dialog opens in the folder it last showed
-    ctx.key("Return")
+    _hand_over(ctx, path)
     if not _wait_for_focus(ctx, f"{path} - TeXstudio", 15.0):
         raise AppError(f"TeXstudio did not open {path}")
     ctx.state["main"] = spec.main
     wait_idle(ctx)
     return str(path)
+
+
+def _hand_over(ctx: AppContext, path: Path) -> None:
+    """Start ``texstudio FILE`` beside the running instance: it passes the file to that instance and exits."""
+    timeout = 15.0 * slowness()
+    try:
+        done = subprocess.run(["texstudio", "--no-session", str(path)], env=ctx.env | APP.env, cwd=str(ctx.home),
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as err:  # it found no instance to hand the file to and started as one
+        raise AppError(f"TeXstudio did not take {path.name} from a second texstudio within {timeout:g} s") from err
+    if done.returncode != 0:
+        raise AppError(f"texstudio {path.name} exited with code {done.returncode}: "
+                       f"{done.stdout.decode(errors='replace')[-300:]}")
 
 
 @APP.probe("document")
