@@ -11,10 +11,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from sciboard_guest.apps import pymol_rpc, pymol_structures
+from sciboard_guest.apps import AppContext, pymol_rpc, pymol_structures
+from sciboard_guest.apps import pymol as pymol_app
 from sciboard_gym.apps import pymol as adapter
 from sciboard_gym.guest_client import GuestError
 from sciboard_gym.tasks import load_app_tasks
@@ -76,6 +79,51 @@ def test_rgb_and_switch_parsing():
     assert adapter._rgb("[ 0.5, 0.5, 0.5 ]") == (0.5, 0.5, 0.5)
     assert adapter._rgb("white") is None
     assert [adapter._setting_number(v) for v in ("on", "off", "1", "0.40000", True)] == [1.0, 0.0, 1.0, 0.4, 1.0]
+
+
+class FakePyMOL:
+    """PyMOL as its in-place restore sees it, having missed an episode's button release over the viewer:
+    the pointer's next move over the viewer drags, which turns the view."""
+
+    VIEWER = (0, 0, 1500, 900)
+
+    def __init__(self) -> None:
+        self.launch = {"names": [], "view": [1.0, 0.0, 0.0]}
+        self.session = {"names": ["pept"], "view": [0.2, 0.9, -0.4]}
+        self.button_held = True
+        self.viewer_line = "delete near"  # typed into the viewer's own command line, never run
+
+    def call(self, ctx: Any, method: str, *args: Any) -> Any:
+        if method == "reinitialize":
+            self.session = dict(self.launch)
+        return dict(self.session) if method == "get_session" else None
+
+    def perform(self, action: dict) -> None:
+        if action == {"name": "key", "keys": "ctrl+k"}:
+            self.viewer_line = ""
+        if action["name"] not in ("click", "move"):
+            return
+        x, y, width, height = self.VIEWER
+        if x <= action["x"] < x + width and y <= action["y"] < y + height:
+            if self.button_held:
+                self.session["view"] = [-0.15, 0.83, -0.54]
+            self.button_held = action["name"] == "move" and self.button_held
+
+
+def test_restore_checks_the_session_after_its_own_clicks(monkeypatch, tmp_path):
+    fake = FakePyMOL()
+    line = SimpleNamespace(box=(10, 1000, 300, 20), text="")
+    monkeypatch.setattr(pymol_app, "call", fake.call)
+    monkeypatch.setattr(pymol_app.inplace, "check_windows", lambda *args, **kwargs: None)
+    monkeypatch.setattr(pymol_app.inplace, "restore_home", lambda ctx: None)
+    monkeypatch.setattr(pymol_app, "_viewer_box", lambda ctx: fake.VIEWER)
+    monkeypatch.setattr(pymol_app, "_viewer_pixels", lambda ctx: fake.viewer_line or "empty")
+    monkeypatch.setattr(pymol_app, "_command_line", lambda ctx: (line, line))
+    ctx = AppContext(env={}, home=tmp_path, screen=None, a11y=None, perform=fake.perform,
+                     settle=lambda **kwargs: None,
+                     state={"launch_session": fake.launch, "launch_viewer": "empty"})
+    pymol_app._restore(ctx)
+    assert fake.session == fake.launch
 
 
 def test_listening_port_of_a_child_process_is_found():
