@@ -89,12 +89,28 @@ def wait_until_quiet(wait_for_damage: Callable[[float], bool], quiet: float, tim
             last_damage, changed = clock(), True
 
 
-class ChangedFrames:
-    """Damage that changed the frame: a drawing report counts only when the frame's bytes differ from the
-    frame at the last report that counted (or at the start). One frame read per report, none in between."""
+def changed_box(before: bytes, after: bytes, width: int) -> tuple[int, int] | None:
+    """The (width, height) of the box around the pixels that differ between two frames of 4-byte pixels
+    ``width`` wide; None when none differ."""
+    import numpy as np
 
-    def __init__(self, wait_for_damage: Callable[[float], bool], frame: Callable[[], bytes | bytearray]):
-        self._wait, self._frame = wait_for_damage, frame
+    rows_before = np.frombuffer(before, dtype=np.uint32).reshape(-1, width)
+    differ = rows_before != np.frombuffer(after, dtype=np.uint32).reshape(-1, width)
+    rows = np.flatnonzero(differ.any(axis=1))
+    if rows.size == 0:
+        return None
+    columns = np.flatnonzero(differ[rows[0]:rows[-1] + 1].any(axis=0))
+    return int(columns[-1] - columns[0] + 1), int(rows[-1] - rows[0] + 1)
+
+
+class ChangedFrames:
+    """Damage that changed the frame: a drawing report counts only when the frame differs from the frame at
+    the last report that counted (or at the start) by more than a text caret's sliver (:func:`is_caret`).
+    One frame read per report, none in between."""
+
+    def __init__(self, wait_for_damage: Callable[[float], bool], frame: Callable[[], bytes | bytearray],
+                 width: int):
+        self._wait, self._frame, self._width = wait_for_damage, frame, width
         self._last = bytes(frame())
 
     def wait(self, seconds: float) -> bool:
@@ -102,7 +118,8 @@ class ChangedFrames:
         deadline = time.monotonic() + seconds
         while self._wait(max(deadline - time.monotonic(), 0.0)):
             current = bytes(self._frame())
-            if current != self._last:
+            box = changed_box(self._last, current, self._width) if current != self._last else None
+            if box is not None and not is_caret(*box):
                 self._last = current
                 return True
             if time.monotonic() >= deadline:
@@ -126,6 +143,7 @@ class DamageMonitor:
         self._x.damage_query_version()
         self._event = self._x.extension_event.DamageNotify
         self._damage = self._x.screen().root.damage_create(damage.DamageReportBoundingBox)
+        self._width = self._x.screen().width_in_pixels
         self._blinks = BlinkFilter()
         self._x.sync()
 
@@ -157,10 +175,10 @@ class DamageMonitor:
 
         Drawing reported before the call (e.g. the echo of typed text) is the past: it neither counts as
         the input's effect nor ends the wait. With ``frame`` (a reader of the current frame's bytes),
-        drawing counts only when it changed the frame: for an app that redraws unchanged frames on a timer.
+        drawing counts only when it changed the frame by more than a caret: for an app that redraws on a timer.
         """
         self._drain()
-        wait = self.wait if frame is None else ChangedFrames(self.wait, frame).wait
+        wait = self.wait if frame is None else ChangedFrames(self.wait, frame, self._width).wait
         return wait_until_quiet(wait, quiet, timeout, first_change, at_least)
 
     def close(self) -> None:

@@ -4,10 +4,11 @@ characters the tasks use are typed as written."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from sciboard_guest import inputs
-from sciboard_guest.settle import BlinkFilter, ChangedFrames, is_caret, wait_until_quiet
+from sciboard_guest.settle import BlinkFilter, ChangedFrames, changed_box, is_caret, wait_until_quiet
 from sciboard_gym import actions
 from sciboard_gym.staleness import is_stale
 from sciboard_gym.tasks import load_app_tasks
@@ -84,12 +85,34 @@ def test_drawing_that_looks_like_a_caret_still_counts():
     assert not any(blinks.is_blink((0, 19, 1920, 1061), 30 + 0.5 * i) for i in range(6))
 
 
+def _frame(*boxes: tuple[int, int, int, int]) -> bytes:
+    """A 64x48 frame of 4-byte pixels, black but for the white boxes (x, y, width, height)."""
+    pixels = np.zeros((48, 64), dtype=np.uint32)
+    for x, y, width, height in boxes:
+        pixels[y:y + height, x:x + width] = 0xFFFFFF
+    return pixels.tobytes()
+
+
 def test_only_drawing_that_changes_the_frame_counts_for_an_app_that_redraws_on_a_timer():
-    frames = iter([b"sky", b"sky", b"sky", b"ground hidden", b"ground hidden"])
+    sky, ground_hidden = _frame(), _frame((0, 30, 64, 18))
+    frames = iter([sky, sky, sky, ground_hidden, ground_hidden])
     reports = iter([True, True, True, True, False])  # four redraws reported, then none within the wait
-    changed = ChangedFrames(lambda seconds: next(reports), lambda: next(frames))  # the frame at the start: "sky"
+    changed = ChangedFrames(lambda seconds: next(reports), lambda: next(frames), 64)  # the frame at the start: sky
     assert changed.wait(5.0) is True  # two unchanged redraws skipped, the third changed the frame
     assert changed.wait(5.0) is False  # an unchanged redraw, then quiet
+
+
+def test_a_caret_blinking_in_a_repainted_editor_is_not_drawing():
+    text = (4, 4, 20, 10)
+    caret_on, caret_off = _frame(text, (25, 4, 2, 14)), _frame(text)
+    typed = _frame(text, (25, 4, 6, 10), (32, 4, 2, 14))  # a character, the caret after it
+    frames = iter([caret_on, caret_off, caret_on, caret_off, typed, typed])
+    reports = iter([True, True, True, True, False])
+    changed = ChangedFrames(lambda seconds: next(reports), lambda: next(frames), 64)
+    assert changed.wait(5.0) is True  # three blinks skipped, then the typed character counts
+    assert changed.wait(5.0) is False
+    assert changed_box(caret_on, caret_off, 64) == (2, 14)
+    assert changed_box(caret_off, typed, 64) == (9, 14) and changed_box(typed, typed, 64) is None
 
 
 def test_task_characters_have_keysyms():

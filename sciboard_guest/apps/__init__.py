@@ -94,8 +94,9 @@ class GuestApp:
     #: After typed text, /settle lasts at least this long: an app that draws something of its own a while
     #: after typing stops (a result preview, a completion list) shows it within this time.
     text_wait: float = 0.0
-    #: Whether the app redraws unchanged frames on a timer (Stellarium's sky): a step's settle then counts
-    #: only drawing that changed the frame, so its quiet window may be longer than the timer's interval.
+    #: Whether the app redraws large areas on a timer that change nothing or only a caret (Stellarium's sky,
+    #: TeXstudio's whole editor at each caret blink): a step's settle then counts only drawing that changed
+    #: the frame by more than a caret, so its quiet window may be longer than the timer's interval.
     redraws_unchanged: bool = False
     #: The X window class of the app's windows (default: its name), for the in-place reset's window checks.
     window_class: str = ""
