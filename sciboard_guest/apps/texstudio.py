@@ -431,10 +431,11 @@ def open_project(ctx: AppContext, project: str) -> str:
 
 
 def _hand_over(ctx: AppContext, path: Path) -> None:
-    """Start ``texstudio FILE`` beside the running instance: it passes the file to that instance and exits."""
+    """Start TeXstudio's own command line with FILE beside the running instance: it passes the file to that
+    instance and exits."""
     timeout = 15.0 * slowness()
     try:
-        done = subprocess.run(["texstudio", "--no-session", str(path)], env=ctx.env | APP.env, cwd=str(ctx.home),
+        done = subprocess.run([*APP.argv, str(path)], env=ctx.env | APP.env, cwd=str(ctx.home),
                               stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as err:  # it found no instance to hand the file to and started as one
         raise AppError(f"TeXstudio did not take {path.name} from a second texstudio within {timeout:g} s") from err
