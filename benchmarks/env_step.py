@@ -13,7 +13,9 @@ the oracle is played twice, once per path, interleaved task by task so both path
 Stale rate: after each oracle step the observation ``step`` returned is compared with the screen
 grabbed again 1.0 s and 1.5 s later; the step is stale when it matches neither (two grabs half a
 second apart, so a blinking text caret alone is never counted). It must be 0.
-Reset: ``reset`` of the app's first task, alternating relaunch (old) and in-place restore (new).
+Reset: ``reset`` of the app's first task, alternating relaunch (old) and in-place restore (new); "of which
+the app" is the guest's relaunch or restore alone, the rest is the task's setup steps, a settle and the first
+observation.
 Frame grab: the local provider's read of Xvfb's mapped framebuffer, old (slice, then convert) and
 new (convert straight out of the map). Idle CPU: the share of one core used by every process of the sandbox (X server, window manager,
 buses, app, guest) over ``--idle`` seconds with nothing happening, after a reset.
@@ -50,6 +52,7 @@ class Figures:
     stale: int = 0
     checked: int = 0
     resets: list[float] = field(default_factory=list)
+    launches: list[float] = field(default_factory=list)
     idle: float = float("nan")
     frames: list[float] = field(default_factory=list)
 
@@ -122,8 +125,9 @@ def bench_app(app: str, args: argparse.Namespace) -> dict[str, Figures]:
             for path in PATHS:
                 use_path(env, path)
                 start = time.perf_counter()
-                env.reset(seed=i, options={"task": tasks[0].id})
+                _, info = env.reset(seed=i, options={"task": tasks[0].id})
                 figures[path].resets.append(time.perf_counter() - start)
+                figures[path].launches.append(float(info["launch_seconds"]))
         frame_times(env.provider, figures)  # type: ignore[arg-type]
         for path in PATHS:
             use_path(env, path)
@@ -161,6 +165,7 @@ def main() -> None:
             ("step, 90th pct (ms)", 1000 * float(np.percentile(old.steps, 90)),
              1000 * float(np.percentile(new.steps, 90))),
             ("reset (s)", statistics.median(old.resets), statistics.median(new.resets)),
+            ("  of which the app (s)", statistics.median(old.launches), statistics.median(new.launches)),
             ("idle CPU (% of a core)", 100 * old.idle, 100 * new.idle),
             ("frame grab, local (ms)", 1000 * statistics.median(old.frames), 1000 * statistics.median(new.frames)),
         ]

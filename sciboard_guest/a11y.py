@@ -91,6 +91,11 @@ class Element:
         return bool(self._get("showing", lambda: self._acc.get_state_set().contains(self._atspi.StateType.SHOWING)))
 
     @property
+    def focused(self) -> bool:
+        """True when this element has the keyboard focus."""
+        return bool(self._get("focused", lambda: self._acc.get_state_set().contains(self._atspi.StateType.FOCUSED)))
+
+    @property
     def box(self) -> tuple[int, int, int, int] | None:
         def read() -> tuple[int, int, int, int] | None:
             iface = self._acc.get_component_iface()

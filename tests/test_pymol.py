@@ -110,9 +110,7 @@ class FakePyMOL:
             self.button_held = action["name"] == "move" and self.button_held
 
 
-def test_restore_checks_the_session_after_its_own_clicks(monkeypatch, tmp_path):
-    fake = FakePyMOL()
-    line = SimpleNamespace(box=(10, 1000, 300, 20), text="")
+def _restore_fake(monkeypatch, tmp_path, fake: FakePyMOL, line: SimpleNamespace) -> None:
     monkeypatch.setattr(pymol_app, "call", fake.call)
     monkeypatch.setattr(pymol_app.inplace, "check_windows", lambda *args, **kwargs: None)
     monkeypatch.setattr(pymol_app.inplace, "restore_home", lambda ctx: None)
@@ -123,6 +121,23 @@ def test_restore_checks_the_session_after_its_own_clicks(monkeypatch, tmp_path):
                      settle=lambda **kwargs: None,
                      state={"launch_session": fake.launch, "launch_viewer": "empty"})
     pymol_app._restore(ctx)
+
+
+def test_restore_checks_the_session_after_its_own_clicks(monkeypatch, tmp_path):
+    fake = FakePyMOL()
+    _restore_fake(monkeypatch, tmp_path, fake, SimpleNamespace(box=(10, 1000, 300, 20), text="", focused=False))
+    assert fake.session == fake.launch
+
+
+def test_restore_sends_no_input_when_the_command_line_is_empty_and_focused(monkeypatch, tmp_path):
+    """The common end of an episode (commands typed and run, nothing typed into the viewer): the restore only
+    moves the pointer back onto the label, outside the viewer, so no click can finish an open gesture."""
+    fake = FakePyMOL()
+    fake.viewer_line = ""
+    sent: list[dict] = []
+    monkeypatch.setattr(fake, "perform", lambda action: (sent.append(action), FakePyMOL.perform(fake, action)))
+    _restore_fake(monkeypatch, tmp_path, fake, SimpleNamespace(box=(10, 1000, 300, 20), text="", focused=True))
+    assert [action["name"] for action in sent] == ["move"]
     assert fake.session == fake.launch
 
 

@@ -113,11 +113,11 @@ def _restore(ctx: AppContext) -> None:
     _reinitialize(ctx)  # an empty viewer: clicking it below only moves the focus
     call(ctx, "cd", str(ctx.home))
     inplace.restore_home(ctx)
-    _clear_command_lines(ctx)
-    ctx.settle(quiet=0.2, timeout=3.0)
+    clicked = _clear_command_lines(ctx)
+    ctx.settle(quiet=0.2 if clicked else 0.1, timeout=3.0)  # a pointer move alone redraws nothing
     if _session_changes(ctx):
-        # The pointer crossing the viewer finished a gesture the episode left open (PyMOL can miss a button
-        # release when it is slow), which turned the view.
+        # The pointer's move finished a gesture the episode left open over the viewer (PyMOL can miss a
+        # button release when it is slow), which turned the view.
         _reinitialize(ctx)
     inplace.check_windows(ctx, "pymol", timeout=1.0)
     if _viewer_pixels(ctx) != ctx.state["launch_viewer"]:
@@ -189,20 +189,26 @@ def _point_at_command_line(ctx: AppContext) -> Any:
     return field
 
 
-def _clear_command_lines(ctx: AppContext) -> None:
+def _clear_command_lines(ctx: AppContext) -> bool:
     """Empty the viewer's own command line (ctrl+a, ctrl+k there) if the viewer does not look as at launch,
-    and the command input line, and give the input line the keyboard focus, as at launch.
+    and the command input line, and give the input line the keyboard focus, as at launch; the pointer
+    ends on the ``PyMOL>`` label. Returns whether any click or key was sent (else only the pointer moved).
 
-    The viewer's keys are sent only when needed: with its command line empty, ctrl+a in the viewer is
-    PyMOL's "select all" (it makes a selection ``sele``), which would fail the restore's checks.
+    Inputs are sent only when needed: with its command line empty, ctrl+a in the viewer is PyMOL's
+    "select all" (it makes a selection ``sele``), which would fail the restore's checks, and a click
+    can finish a gesture the episode left open.
     """
     ctx.settle(quiet=0.2, timeout=3.0)
-    if _viewer_pixels(ctx) != ctx.state["launch_viewer"]:
+    viewer_line = _viewer_pixels(ctx) != ctx.state["launch_viewer"]
+    if viewer_line:
         x, y, width, height = _viewer_box(ctx)
         ctx.click(x + width // 3, y + height // 2)  # an empty viewer: the click only moves the focus
         ctx.key("ctrl+a")
         ctx.key("ctrl+k")
     _, field = _command_line(ctx)
+    if not viewer_line and field.focused and not field.text:
+        _point_at_command_line(ctx)  # a jump to a point outside the viewer, which cannot drag it
+        return False
     if field.box is None:
         raise AppError("PyMOL's command line has no position")
     x, y, width, height = field.box
@@ -212,6 +218,7 @@ def _clear_command_lines(ctx: AppContext) -> None:
         ctx.key("BackSpace")
     if _point_at_command_line(ctx).text:
         raise AppError("PyMOL's command line could not be cleared")
+    return True
 
 
 # --- argument checks ------------------------------------------------------------
