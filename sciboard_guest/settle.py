@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import select
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,11 @@ BLINK_HEIGHT = 48
 #: at least BLINK_MIN_PERIOD after its last redraw, at the same period as before (within BLINK_JITTER of
 #: it), both earlier redraws within BLINK_MEMORY.
 BLINK_MIN_PERIOD, BLINK_JITTER, BLINK_MEMORY = 0.2, 0.35, 2.0
+
+#: A settle waits for drawing in slices at most this long, and a slice adds at most twice this to the quiet
+#: window: time beyond that passed while the settle itself did not run (a VM whose virtual CPU the host did
+#: not schedule, while the guest's clock went on), so the app could not draw either.
+QUIET_SLICE = 0.1
 
 Area = tuple[int, int, int, int]
 
@@ -72,21 +78,30 @@ def wait_until_quiet(wait_for_damage: Callable[[float], bool], quiet: float, tim
 
     ``wait_for_damage(seconds)`` blocks up to ``seconds`` and says whether drawing happened. While
     nothing has been drawn yet, a quiet screen is trusted only after ``max(quiet, first_change)``
-    seconds (an app that draws an input's effect late). Returns (settled, seconds waited).
+    seconds (an app that draws an input's effect late). Quiet time counts only while the wait itself
+    runs (see :data:`QUIET_SLICE`): a guest frozen by its host for seconds does not come back settled.
+    Returns (settled, seconds waited).
     """
     start = clock()
-    last_damage = start
+    quiet_for = 0.0  # quiet time counted since the last drawing
     changed = False
     while True:
         now = clock()
         window = quiet if changed else max(quiet, first_change)
-        due = max(last_damage + window, start + at_least)
-        if now >= due:
+        if quiet_for >= window and now >= start + at_least:
             return True, now - start
         if now - start >= timeout:
             return False, now - start
-        if wait_for_damage(min(due, start + timeout) - now):
-            last_damage, changed = clock(), True
+        wanted = max(window - quiet_for, start + at_least - now)
+        seconds = max(min(wanted, QUIET_SLICE, start + timeout - now), 0.001)  # a wait always lets time pass
+        if wait_for_damage(seconds):
+            quiet_for, changed = 0.0, True
+        else:
+            ran = clock() - now
+            quiet_for += min(ran, seconds + QUIET_SLICE)
+            if ran > seconds + 1.0:
+                print(f"settle: {ran - seconds:.1f} s passed while the guest did not run; not counted as quiet",
+                      file=sys.stderr, flush=True)
 
 
 def changed_box(before: bytes, after: bytes, width: int) -> tuple[int, int] | None:

@@ -51,6 +51,21 @@ def test_settle_gives_up_at_the_timeout_on_a_screen_that_keeps_drawing():
     assert not settled and waited == pytest.approx(1.0, abs=0.02)
 
 
+def test_time_a_frozen_guest_lost_is_not_quiet_time():
+    """A VM whose virtual CPU the host does not schedule for 2 s: the guest's clock jumps, nothing in the
+    guest ran meanwhile, and the app draws the input's effect only afterwards. The settle waits for it."""
+    fake = FakeDamage([2.1])
+
+    def wait(seconds: float) -> bool:
+        if fake.now < 0.05:  # the freeze hits the first wait
+            fake.now += 2.0
+            return False
+        return fake.wait(seconds)
+
+    settled, waited = wait_until_quiet(wait, 0.3, 5.0, clock=fake.clock)
+    assert settled and waited == pytest.approx(2.1 + 0.3, abs=0.01)
+
+
 def test_a_blinking_caret_is_not_drawing():
     assert is_caret(1, 17) and is_caret(2, 30)
     assert not is_caret(9, 17) and not is_caret(1, 400) and not is_caret(120, 40)
