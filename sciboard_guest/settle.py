@@ -31,6 +31,8 @@ BLINK_MIN_PERIOD, BLINK_JITTER, BLINK_MEMORY = 0.2, 0.35, 2.0
 #: window: time beyond that passed while the settle itself did not run (a VM whose virtual CPU the host did
 #: not schedule, while the guest's clock went on), so the app could not draw either.
 QUIET_SLICE = 0.1
+#: Such a gap longer than this goes to the guest's log.
+LOGGED_GAP = 1.0
 
 Area = tuple[int, int, int, int]
 
@@ -99,7 +101,7 @@ def wait_until_quiet(wait_for_damage: Callable[[float], bool], quiet: float, tim
         else:
             ran = clock() - now
             quiet_for += min(ran, seconds + QUIET_SLICE)
-            if ran > seconds + 1.0:
+            if ran > seconds + LOGGED_GAP:
                 print(f"settle: {ran - seconds:.1f} s passed while the guest did not run; not counted as quiet",
                       file=sys.stderr, flush=True)
 
