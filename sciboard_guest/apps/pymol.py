@@ -178,10 +178,11 @@ def _command_line(ctx: AppContext) -> tuple[Any, Any]:
     raise AppError("PyMOL's command line is not reachable")
 
 
-def _point_at_command_line(ctx: AppContext) -> Any:
+def _point_at_command_line(ctx: AppContext, found: tuple[Any, Any] | None = None) -> Any:
     """Move the pointer onto the ``PyMOL>`` label (no tooltip there; out of the viewer); returns the
-    command line."""
-    label, field = _command_line(ctx)
+    command line. ``found``: what :func:`_command_line` just returned, if nothing changed since (else
+    it is looked up again)."""
+    label, field = found or _command_line(ctx)
     if field.box is None or label.box is None:
         raise AppError("PyMOL's command line has no position")
     x, y, width, height = label.box
@@ -205,9 +206,10 @@ def _clear_command_lines(ctx: AppContext) -> bool:
         ctx.click(x + width // 3, y + height // 2)  # an empty viewer: the click only moves the focus
         ctx.key("ctrl+a")
         ctx.key("ctrl+k")
-    _, field = _command_line(ctx)
+    found = _command_line(ctx)
+    _, field = found
     if not viewer_line and field.focused and not field.text:
-        _point_at_command_line(ctx)  # a jump to a point outside the viewer, which cannot drag it
+        _point_at_command_line(ctx, found)  # a jump to a point outside the viewer, which cannot drag it
         return False
     if field.box is None:
         raise AppError("PyMOL's command line has no position")
