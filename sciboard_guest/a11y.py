@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,6 +107,16 @@ class Element:
 
         return self._get("box", read)
 
+    def answers(self) -> bool:
+        """Whether the app behind this element answers a call now (not from the client's cache): a
+        toolkit answers accessibility calls on its main thread. False when the call failed or timed out."""
+        try:
+            self._acc.clear_cache()
+            self._acc.get_child_count()
+        except Exception:  # noqa: BLE001  (GLib.Error: a timeout, or the app left the bus)
+            return False
+        return True
+
     @property
     def children(self) -> list[Element]:
         def read() -> list[Element]:
@@ -176,6 +187,20 @@ class Accessibility:
         """The application called ``name`` on the bus (of process ``pid`` when given)."""
         matches = [a for a in self.apps() if a.name == name and (pid is None or a.pid == pid)]
         return matches[-1] if matches else None
+
+    def caught_up(self, deadline: float) -> bool:
+        """Wait until every app on this desktop's bus has answered one call, or ``deadline`` (monotonic) passes;
+        whether they all answered.
+
+        A toolkit takes accessibility calls on its main thread, in turn with the input events queued
+        there, so an app that answered a call made after an input has taken that input in: an app busy
+        with other work (seconds of it in a slow guest) reacts to a click only afterwards.
+        """
+        for app in self.apps():
+            while not app.answers():
+                if time.monotonic() >= deadline:
+                    return False
+        return True
 
     def snapshot(self, app: str | None = None, max_nodes: int = MAX_NODES, only_showing: bool = False) -> Node:
         """The tree of ``app`` (or of the whole desktop) as plain :class:`Node` objects."""

@@ -100,14 +100,29 @@ class Guest:
         )
 
     def settle(self, quiet: float = 0.2, timeout: float = 3.0, first_change: float = 0.0,
-               method: str = "damage", at_least: float = 0.0, changed_frames: bool = False) -> tuple[bool, float]:
+               method: str = "damage", at_least: float = 0.0, changed_frames: bool = False,
+               barrier: Callable[[], object] | None = None) -> tuple[bool, float]:
         """Wait until the screen stops changing: on DAMAGE events (with ``changed_frames``, only those that
         changed the frame count), or (``method="poll"``, kept for the benchmark's side-by-side figures) by
-        comparing whole frames every 30 ms."""
+        comparing whole frames every 30 ms. ``barrier`` runs before the wait (see :meth:`app_caught_up`)."""
         if method == "poll" or self._damage is None:
+            if barrier is not None:
+                barrier()
             return self.screen.settle(quiet=quiet, timeout=timeout, first_change=first_change)
         return self._damage.settle(quiet=quiet, timeout=timeout, first_change=first_change, at_least=at_least,
-                                   frame=self.screen.raw_bgrx if changed_frames else None)
+                                   frame=self.screen.raw_bgrx if changed_frames else None, barrier=barrier)
+
+    def app_caught_up(self) -> bool:
+        """Wait (bounded) until the running app has answered an accessibility call: it has then taken in the
+        input sent before, which an app busy with other work does late. Whether it answered in time."""
+        if not self.desktop.alive("app"):
+            return True
+        deadline = time.monotonic() + min(apps.CATCH_UP_TIMEOUT * apps.slowness(), apps.BUSY_TIMEOUT_MAX)
+        if self.a11y.caught_up(deadline):
+            return True
+        print(f"[{self.app.name if self.app else 'app'}] did not answer an accessibility call in time; "
+              "settling without it", file=sys.stderr, flush=True)
+        return False
 
     def wait_while_busy(self, busy: Callable[[apps.AppContext], bool]) -> bool:
         """Wait (bounded) while ``busy(ctx)`` says the app still works; whether it was busy at all."""
@@ -336,8 +351,10 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
                 timeout = max(timeout, 2 * quiet, first_change + quiet, at_least + 2 * quiet)
             start = time.monotonic()
             changed = app is not None and app.redraws_unchanged
-            settled, waited = guest.settle(quiet=quiet, timeout=timeout, first_change=first_change, method=method,
-                                           at_least=at_least, changed_frames=changed)
+            settled, _ = guest.settle(quiet=quiet, timeout=timeout, first_change=first_change, method=method,
+                                      at_least=at_least, changed_frames=changed,
+                                      barrier=guest.app_caught_up if app is not None else None)
+            waited = time.monotonic() - start
             if app is not None and app._busy is not None and guest.wait_while_busy(app._busy):
                 # The app finished work it was doing (e.g. a command): what that draws is part of the step.
                 settled, _ = guest.settle(quiet=quiet, timeout=timeout, method=method, changed_frames=changed)

@@ -187,14 +187,19 @@ class DamageMonitor:
         return False
 
     def settle(self, quiet: float = 0.2, timeout: float = 3.0, first_change: float = 0.0,
-               at_least: float = 0.0, frame: Callable[[], bytes | bytearray] | None = None) -> tuple[bool, float]:
+               at_least: float = 0.0, frame: Callable[[], bytes | bytearray] | None = None,
+               barrier: Callable[[], object] | None = None) -> tuple[bool, float]:
         """Wait until nothing is drawn for ``quiet`` seconds (see :func:`wait_until_quiet`).
 
         Drawing reported before the call (e.g. the echo of typed text) is the past: it neither counts as
-        the input's effect nor ends the wait. With ``frame`` (a reader of the current frame's bytes),
-        drawing counts only when it changed the frame by more than a caret: for an app that redraws on a timer.
+        the input's effect nor ends the wait. ``barrier`` runs first (e.g. waiting until the app has taken
+        its input in); drawing reported while it runs counts. With ``frame`` (a reader of the current
+        frame's bytes), drawing counts only when it changed the frame by more than a caret: for an app
+        that redraws on a timer.
         """
         self._drain()
+        if barrier is not None:
+            barrier()
         wait = self.wait if frame is None else ChangedFrames(self.wait, frame, self._width).wait
         return wait_until_quiet(wait, quiet, timeout, first_change, at_least)
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sciboard_guest import inputs
+from sciboard_guest.a11y import Accessibility
 from sciboard_guest.settle import BlinkFilter, ChangedFrames, changed_box, is_caret, wait_until_quiet
 from sciboard_gym import actions
 from sciboard_gym.staleness import is_stale
@@ -64,6 +65,33 @@ def test_time_a_frozen_guest_lost_is_not_quiet_time():
 
     settled, waited = wait_until_quiet(wait, 0.3, 5.0, clock=fake.clock)
     assert settled and waited == pytest.approx(2.1 + 0.3, abs=0.01)
+
+
+class FakeApp:
+    """An app on the accessibility bus that answers calls only from its ``busy_for``-th try on."""
+
+    def __init__(self, busy_for: int):
+        self.busy_for, self.tries = busy_for, 0
+
+    def answers(self) -> bool:
+        self.tries += 1
+        return self.tries > self.busy_for
+
+
+def test_catching_up_waits_until_every_app_has_answered(monkeypatch):
+    slow, quick = FakeApp(busy_for=3), FakeApp(busy_for=0)
+    a11y = Accessibility.__new__(Accessibility)  # no bus: only the waiting logic
+    monkeypatch.setattr(a11y, "apps", lambda: [slow, quick])
+    assert a11y.caught_up(deadline=float("inf"))
+    assert (slow.tries, quick.tries) == (4, 1)
+
+
+def test_catching_up_gives_up_at_the_deadline():
+    a11y = Accessibility.__new__(Accessibility)
+    hung = FakeApp(busy_for=10**9)
+    a11y.apps = lambda: [hung]  # type: ignore[method-assign]
+    assert not a11y.caught_up(deadline=0.0)
+    assert hung.tries == 1
 
 
 def test_a_blinking_caret_is_not_drawing():
@@ -192,6 +220,30 @@ def test_kalgebra_steps_return_the_settled_screen(live_env):
             if is_stale(env.provider.client, observation["screenshot"]):
                 stale.append((task.id, action))
     assert checked >= 8 and not stale, f"observations older than the settled screen after: {stale}"
+
+
+@pytest.mark.desktop
+@pytest.mark.xdist_group("kalgebra")
+def test_a_step_waits_for_an_app_busy_when_its_input_arrives(live_env):
+    """An app whose main thread is busy (here: stopped) for a second takes a typed key in late; the step
+    must return the screen with its effect, not end after a quiet window in which the app could not draw."""
+    import signal
+    import threading
+
+    import psutil
+
+    env = live_env("kalgebra")
+    env.reset(seed=0, options={"task": load_app_tasks("kalgebra")[0].id})
+    app = next(p for p in psutil.Process().children(recursive=True) if p.name() == "kalgebra")
+    app.send_signal(signal.SIGSTOP)
+    resume = threading.Timer(1.0, app.send_signal, (signal.SIGCONT,))
+    resume.start()
+    try:
+        observation, *_ = env.step('type("7")')
+    finally:
+        resume.join()
+        app.send_signal(signal.SIGCONT)
+    assert not is_stale(env.provider.client, observation["screenshot"])
 
 
 @pytest.mark.desktop

@@ -207,6 +207,9 @@ def visible_windows(ctx: AppContext, window_class: str) -> list[str]:
 #: The longest a step's settle waits for a busy app (:meth:`GuestApp.busy`), stretched by :func:`slowness`
 #: up to BUSY_TIMEOUT_MAX (below the provider's request timeout).
 BUSY_TIMEOUT, BUSY_TIMEOUT_MAX = 20.0, 90.0
+#: The longest a step's settle waits for the app to answer an accessibility call (see
+#: :meth:`sciboard_guest.server.Guest.app_caught_up`), stretched by :func:`slowness` up to BUSY_TIMEOUT_MAX.
+CATCH_UP_TIMEOUT = 10.0
 
 
 def slowness() -> float:
