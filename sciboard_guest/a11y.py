@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_NODES = 4000
+#: How many calls an app must answer in a row before a step's settle trusts it has taken its input in,
+#: and how many at most while its answers come slowly (see :meth:`Accessibility.caught_up`).
+MIN_ANSWERS, MAX_ANSWERS = 3, 6
 
 
 @dataclass
@@ -188,18 +191,27 @@ class Accessibility:
         matches = [a for a in self.apps() if a.name == name and (pid is None or a.pid == pid)]
         return matches[-1] if matches else None
 
-    def caught_up(self, deadline: float) -> bool:
-        """Wait until every app on this desktop's bus has answered one call, or ``deadline`` (monotonic) passes;
-        whether they all answered.
+    def caught_up(self, deadline: float, prompt: float) -> bool:
+        """Wait until every app on this desktop's bus has taken in the input sent before, or ``deadline``
+        (monotonic) passes; whether they all did.
 
-        A toolkit takes accessibility calls on its main thread, in turn with the input events queued
-        there, so an app that answered a call made after an input has taken that input in: an app busy
-        with other work (seconds of it in a slow guest) reacts to a click only afterwards.
+        A toolkit answers accessibility calls on its main thread, between the input events queued there
+        (GTK dispatches one event per turn of its main loop). Each app is asked :data:`MIN_ANSWERS` times
+        in a row, each call sent after the last answer, so the events queued with the input (pointer
+        motion, press, release) have been dispatched; then again while an answer took longer than
+        ``prompt`` seconds (the main thread was busy, perhaps with that input's handler), at most
+        :data:`MAX_ANSWERS` times, so an app that is always busy (drawing frames) still lets a step end.
         """
         for app in self.apps():
-            while not app.answers():
+            answers = 0
+            while answers < MAX_ANSWERS:
                 if time.monotonic() >= deadline:
                     return False
+                asked = time.monotonic()
+                if app.answers():
+                    answers += 1
+                    if answers >= MIN_ANSWERS and time.monotonic() - asked <= prompt:
+                        break
         return True
 
     def snapshot(self, app: str | None = None, max_nodes: int = MAX_NODES, only_showing: bool = False) -> Node:

@@ -113,14 +113,15 @@ class Guest:
                                    frame=self.screen.raw_bgrx if changed_frames else None, barrier=barrier)
 
     def app_caught_up(self) -> bool:
-        """Wait (bounded) until the running app has answered an accessibility call: it has then taken in the
-        input sent before, which an app busy with other work does late. Whether it answered in time."""
+        """Wait (bounded) until the running app has taken in the input sent before (see
+        :meth:`Accessibility.caught_up`): an app busy with other work, or with the input's own handler,
+        draws its effect late. Whether it did in time."""
         if not self.desktop.alive("app"):
             return True
         deadline = time.monotonic() + min(apps.CATCH_UP_TIMEOUT * apps.slowness(), apps.BUSY_TIMEOUT_MAX)
-        if self.a11y.caught_up(deadline):
+        if self.a11y.caught_up(deadline, prompt=apps.PROMPT_ANSWER * apps.slowness()):
             return True
-        print(f"[{self.app.name if self.app else 'app'}] did not answer an accessibility call in time; "
+        print(f"[{self.app.name if self.app else 'app'}] did not answer accessibility calls in time; "
               "settling without it", file=sys.stderr, flush=True)
         return False
 

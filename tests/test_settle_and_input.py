@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sciboard_guest import inputs
-from sciboard_guest.a11y import Accessibility
+from sciboard_guest.a11y import MAX_ANSWERS, MIN_ANSWERS, Accessibility
 from sciboard_guest.settle import BlinkFilter, ChangedFrames, changed_box, is_caret, wait_until_quiet
 from sciboard_gym import actions
 from sciboard_gym.staleness import is_stale
@@ -68,30 +68,45 @@ def test_time_a_frozen_guest_lost_is_not_quiet_time():
 
 
 class FakeApp:
-    """An app on the accessibility bus that answers calls only from its ``busy_for``-th try on."""
+    """An app on the accessibility bus whose n-th answer takes ``latencies[n]`` seconds of a fake clock
+    (None: the call fails, as when it times out)."""
 
-    def __init__(self, busy_for: int):
-        self.busy_for, self.tries = busy_for, 0
+    def __init__(self, clock: list[float], latencies: list[float | None]):
+        self.clock, self.latencies, self.tries = clock, latencies, 0
 
     def answers(self) -> bool:
+        latency = self.latencies[min(self.tries, len(self.latencies) - 1)]
         self.tries += 1
-        return self.tries > self.busy_for
+        self.clock[0] += 3.0 if latency is None else latency
+        return latency is not None
 
 
-def test_catching_up_waits_until_every_app_has_answered(monkeypatch):
-    slow, quick = FakeApp(busy_for=3), FakeApp(busy_for=0)
+def _catching_up(monkeypatch, *latencies: list[float | None], deadline: float = 100.0):
+    import sciboard_guest.a11y as a11y_module
+
+    clock = [0.0]
+    monkeypatch.setattr(a11y_module.time, "monotonic", lambda: clock[0])
+    fakes = [FakeApp(clock, each) for each in latencies]
     a11y = Accessibility.__new__(Accessibility)  # no bus: only the waiting logic
-    monkeypatch.setattr(a11y, "apps", lambda: [slow, quick])
-    assert a11y.caught_up(deadline=float("inf"))
-    assert (slow.tries, quick.tries) == (4, 1)
+    monkeypatch.setattr(a11y, "apps", lambda: fakes)
+    return a11y.caught_up(deadline, prompt=0.05), [fake.tries for fake in fakes]
 
 
-def test_catching_up_gives_up_at_the_deadline():
-    a11y = Accessibility.__new__(Accessibility)
-    hung = FakeApp(busy_for=10**9)
-    a11y.apps = lambda: [hung]  # type: ignore[method-assign]
-    assert not a11y.caught_up(deadline=0.0)
-    assert hung.tries == 1
+def test_an_idle_app_is_asked_a_few_times_in_a_row(monkeypatch):
+    assert _catching_up(monkeypatch, [0.001], [0.001]) == (True, [MIN_ANSWERS, MIN_ANSWERS])
+
+
+def test_an_app_busy_with_the_input_is_asked_again_until_it_answers_promptly(monkeypatch):
+    """The first answer comes before the click's handler runs; the next ones wait for it."""
+    assert _catching_up(monkeypatch, [0.001, 2.0, 2.0, 0.5, 0.001]) == (True, [5])
+
+
+def test_an_app_that_is_always_busy_still_lets_the_step_end(monkeypatch):
+    assert _catching_up(monkeypatch, [0.4]) == (True, [MAX_ANSWERS])
+
+
+def test_catching_up_gives_up_at_the_deadline_on_an_app_that_never_answers(monkeypatch):
+    assert _catching_up(monkeypatch, [None], deadline=10.0) == (False, [4])
 
 
 def test_a_blinking_caret_is_not_drawing():

@@ -210,6 +210,8 @@ BUSY_TIMEOUT, BUSY_TIMEOUT_MAX = 20.0, 90.0
 #: The longest a step's settle waits for the app to answer an accessibility call (see
 #: :meth:`sciboard_guest.server.Guest.app_caught_up`), stretched by :func:`slowness` up to BUSY_TIMEOUT_MAX.
 CATCH_UP_TIMEOUT = 10.0
+#: An app whose main thread answers an accessibility call within this (stretched by :func:`slowness`) was idle.
+PROMPT_ANSWER = 0.05
 
 
 def slowness() -> float:
