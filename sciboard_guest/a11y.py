@@ -12,6 +12,8 @@ MAX_NODES = 4000
 #: How many calls an app must answer in a row before a step's settle trusts it has taken its input in,
 #: and how many at most while its answers come slowly (see :meth:`Accessibility.caught_up`).
 MIN_ANSWERS, MAX_ANSWERS = 3, 6
+#: A call that fails sooner than this was refused (the app has left the bus), not timed out.
+REFUSED = 0.5
 
 
 @dataclass
@@ -208,10 +210,13 @@ class Accessibility:
                 if time.monotonic() >= deadline:
                     return False
                 asked = time.monotonic()
-                if app.answers():
-                    answers += 1
-                    if answers >= MIN_ANSWERS and time.monotonic() - asked <= prompt:
+                if not app.answers():
+                    if time.monotonic() - asked < REFUSED:  # an error at once, not a timeout: the app left the bus
                         break
+                    continue
+                answers += 1
+                if answers >= MIN_ANSWERS and time.monotonic() - asked <= prompt:
+                    break
         return True
 
     def snapshot(self, app: str | None = None, max_nodes: int = MAX_NODES, only_showing: bool = False) -> Node:

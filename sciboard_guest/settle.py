@@ -198,9 +198,9 @@ class DamageMonitor:
         that redraws on a timer.
         """
         self._drain()
+        wait = self.wait if frame is None else ChangedFrames(self.wait, frame, self._width).wait  # frame before the barrier
         if barrier is not None:
             barrier()
-        wait = self.wait if frame is None else ChangedFrames(self.wait, frame, self._width).wait
         return wait_until_quiet(wait, quiet, timeout, first_change, at_least)
 
     def close(self) -> None:

@@ -69,19 +69,21 @@ def test_time_a_frozen_guest_lost_is_not_quiet_time():
 
 class FakeApp:
     """An app on the accessibility bus whose n-th answer takes ``latencies[n]`` seconds of a fake clock
-    (None: the call fails, as when it times out)."""
+    (None: the call times out after 3 s; "left": it fails at once, the app has left the bus)."""
 
-    def __init__(self, clock: list[float], latencies: list[float | None]):
+    def __init__(self, clock: list[float], latencies: list[float | None | str]):
         self.clock, self.latencies, self.tries = clock, latencies, 0
 
     def answers(self) -> bool:
         latency = self.latencies[min(self.tries, len(self.latencies) - 1)]
         self.tries += 1
+        if latency == "left":  # refused at once: the app is no longer on the bus
+            return False
         self.clock[0] += 3.0 if latency is None else latency
         return latency is not None
 
 
-def _catching_up(monkeypatch, *latencies: list[float | None], deadline: float = 100.0):
+def _catching_up(monkeypatch, *latencies: list[float | None | str], deadline: float = 100.0):
     import sciboard_guest.a11y as a11y_module
 
     clock = [0.0]
@@ -107,6 +109,11 @@ def test_an_app_that_is_always_busy_still_lets_the_step_end(monkeypatch):
 
 def test_catching_up_gives_up_at_the_deadline_on_an_app_that_never_answers(monkeypatch):
     assert _catching_up(monkeypatch, [None], deadline=10.0) == (False, [4])
+
+
+def test_an_app_that_left_the_bus_is_not_waited_for(monkeypatch):
+    """A step that quit the app: its calls fail at once, and the others are still asked."""
+    assert _catching_up(monkeypatch, [0.0, "left"], [0.001]) == (True, [2, MIN_ANSWERS])
 
 
 def test_a_blinking_caret_is_not_drawing():
