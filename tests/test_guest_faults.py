@@ -77,6 +77,17 @@ def _serve(guest: Guest) -> Iterator[GuestClient]:
     server.server_close()
 
 
+class FakeAccessibility:
+    """An accessibility bus whose apps have always taken their input in; counts the catch-ups asked for."""
+
+    def __init__(self) -> None:
+        self.catch_ups = 0
+
+    def caught_up(self, deadline: float, prompt: float) -> bool:
+        self.catch_ups += 1
+        return True
+
+
 def _guest(home: Path, app: apps.GuestApp, settles: list[float]) -> Guest:
     """A guest on a fake desktop whose screen settles at once (each settle's quiet window goes to ``settles``)."""
     guest = Guest(FakeDesktop(home))  # type: ignore[arg-type]
@@ -86,7 +97,7 @@ def _guest(home: Path, app: apps.GuestApp, settles: list[float]) -> Guest:
         return True, 0.0
 
     guest._screen = SimpleNamespace(width=64, height=48, settle=settle)  # type: ignore[assignment]
-    guest._a11y = SimpleNamespace()  # type: ignore[assignment]  # no probe here reads the accessibility tree
+    guest._a11y = FakeAccessibility()  # type: ignore[assignment]  # no probe here reads the accessibility tree
     guest._input_device = inputs.InputDevice(guest.desktop.env, (64, 48))  # checks an action before touching X
     guest.app = app
     return guest
@@ -105,11 +116,13 @@ def test_a_step_does_not_settle_while_the_app_is_busy(tmp_path):
     app = apps.GuestApp(name="grass", argv=["true"])
     app.busy(lambda ctx: time.monotonic() < busy_until)  # e.g. a command still running
     settles: list[float] = []
-    for client in _serve(_guest(tmp_path, app, settles)):
+    guest = _guest(tmp_path, app, settles)
+    for client in _serve(guest):
         reply = client.settle(0.2, 3.0)
         assert reply["settled"] and reply["seconds"] >= 0.45
         assert settles == [0.2, 0.2]  # settled once more after the work ended
         assert client.settle(0.2, 3.0)["settled"] and settles == [0.2, 0.2, 0.2]  # idle: one settle
+        assert guest.a11y.catch_ups == 2  # each settle first waited until the app had taken its input in
 
 
 def test_a_bug_inside_a_probe_or_setup_step_is_a_500_and_the_server_keeps_serving(served):
