@@ -119,10 +119,13 @@ class Guest:
         if not self.desktop.alive("app"):
             return True
         deadline = time.monotonic() + min(apps.CATCH_UP_TIMEOUT * apps.slowness(), apps.BUSY_TIMEOUT_MAX)
-        if self.a11y.caught_up(deadline, prompt=apps.PROMPT_ANSWER * apps.slowness()):
-            return True
-        print(f"[{self.app.name if self.app else 'app'}] did not answer accessibility calls in time; "
-              "settling without it", file=sys.stderr, flush=True)
+        try:
+            if self.a11y.caught_up(deadline, prompt=apps.PROMPT_ANSWER * apps.slowness()):
+                return True
+            problem = "did not answer accessibility calls in time"
+        except Exception as err:  # noqa: BLE001  (a broken accessibility bus must not fail the step)
+            problem = f"could not be asked over the accessibility bus ({type(err).__name__}: {err})"
+        print(f"[{self.app.name if self.app else 'app'}] {problem}; settling without it", file=sys.stderr, flush=True)
         return False
 
     def wait_while_busy(self, busy: Callable[[apps.AppContext], bool]) -> bool:

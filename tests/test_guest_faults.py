@@ -78,13 +78,16 @@ def _serve(guest: Guest) -> Iterator[GuestClient]:
 
 
 class FakeAccessibility:
-    """An accessibility bus whose apps have always taken their input in; counts the catch-ups asked for."""
+    """An accessibility bus whose apps have always taken their input in (or, ``broken``, that fails when
+    asked); counts the catch-ups asked for."""
 
-    def __init__(self) -> None:
-        self.catch_ups = 0
+    def __init__(self, broken: bool = False) -> None:
+        self.catch_ups, self.broken = 0, broken
 
     def caught_up(self, deadline: float, prompt: float) -> bool:
         self.catch_ups += 1
+        if self.broken:
+            raise RuntimeError("the accessibility registry went away")
         return True
 
 
@@ -123,6 +126,15 @@ def test_a_step_does_not_settle_while_the_app_is_busy(tmp_path):
         assert settles == [0.2, 0.2]  # settled once more after the work ended
         assert client.settle(0.2, 3.0)["settled"] and settles == [0.2, 0.2, 0.2]  # idle: one settle
         assert guest.a11y.catch_ups == 2  # each settle first waited until the app had taken its input in
+
+
+def test_a_broken_accessibility_bus_does_not_fail_a_step(tmp_path, capfd):
+    settles: list[float] = []
+    guest = _guest(tmp_path, apps.GuestApp(name="kalgebra", argv=["true"]), settles)
+    guest._a11y = FakeAccessibility(broken=True)  # type: ignore[assignment]
+    for client in _serve(guest):
+        assert client.settle(0.2, 3.0)["settled"] and settles == [0.2]
+    assert "could not be asked over the accessibility bus" in capfd.readouterr().err
 
 
 def test_a_bug_inside_a_probe_or_setup_step_is_a_500_and_the_server_keeps_serving(served):
