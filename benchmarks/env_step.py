@@ -1,6 +1,7 @@
 """Step time (settle included), staleness, reset time and idle CPU per app: old and new paths side by side.
 
     .venv/bin/python benchmarks/env_step.py [--apps kalgebra,pymol] [--tasks 0] [--resets 8] [--idle 5]
+        [--pause 2] [--reset-task NAME]
 
 One sandboxed env per app (1920x1080). For every task of the app (``--tasks N``: the first N only),
 the oracle is played twice, once per path, interleaved task by task so both paths see the same load:
@@ -10,12 +11,15 @@ the oracle is played twice, once per path, interleaved task by task so both path
 - new: the guest settles on X DAMAGE events with the app's own quiet window, and types through XTEST
   on its open X connection.
 
-Stale rate: after each oracle step the observation ``step`` returned is compared with the screen
+Stale rate: after each reset and oracle step the observation returned is compared with the screen
 grabbed again 1.0 s and 1.5 s later; the step is stale when it matches neither (two grabs half a
 second apart, so a blinking text caret alone is never counted). It must be 0.
-Reset: ``reset`` of the app's first task, alternating relaunch (old) and in-place restore (new); "of which
-the app" is the guest's relaunch or restore alone, the rest is the task's setup steps, a settle and the first
-observation.
+Reset: ``reset`` of the app's first task (or ``--reset-task``), alternating a relaunch (old) with the
+new path's reset: an in-place restore where the app has one, else a relaunch that adopts the spare copy
+of the app started in the background by the reset before (KAlgebra; so each measured new reset follows
+an unmeasured one). Each reset is followed by ``--pause`` seconds, a short episode's length. "Of which
+the app" is the guest's relaunch or restore alone, the rest is the task's setup steps, a settle and the
+first observation.
 Frame grab: the local provider's read of Xvfb's mapped framebuffer, old (slice, then convert) and
 new (convert straight out of the map). Idle CPU: the share of one core used by every process of the sandbox (X server, window manager,
 buses, app, guest) over ``--idle`` seconds with nothing happening, after a reset.
@@ -40,7 +44,7 @@ from sciboard_gym.tasks import load_app_tasks
 
 #: path -> (env.settle_quiet, the client's settle options, the client's input options, launch options)
 PATHS: dict[str, tuple[float | None, dict[str, Any], dict[str, Any], dict[str, Any]]] = {
-    "old": (0.2, {"method": "poll"}, {"via": "xdotool"}, {"fresh": True}),
+    "old": (0.2, {"method": "poll"}, {"via": "xdotool"}, {"fresh": True, "spare": False}),
     "new": (None, {}, {}, {}),
 }
 
@@ -101,6 +105,9 @@ def frame_times(provider: LocalProvider, figures: dict[str, Figures], count: int
 
 def play(env: SciBoardEnv, task_id: str, figures: Figures, check_stale: bool) -> None:
     observation, _ = env.reset(seed=0, options={"task": task_id})
+    if check_stale:  # the reset's observation too
+        figures.checked += 1
+        figures.stale += is_stale(env.provider.client, observation["screenshot"])
     for action in env.task.oracle:  # type: ignore[union-attr]
         if actions.parse(action).terminal:
             break
@@ -118,20 +125,26 @@ def play(env: SciBoardEnv, task_id: str, figures: Figures, check_stale: bool) ->
 def bench_app(app: str, args: argparse.Namespace) -> dict[str, Figures]:
     figures = {path: Figures() for path in PATHS}
     tasks = load_app_tasks(app)[: args.tasks or None]
+    reset_task = f"{app}/{args.reset_task}" if args.reset_task else tasks[0].id
     env = SciBoardEnv(app=app, max_steps=10_000)
     try:
-        env.reset(seed=0, options={"task": tasks[0].id})
+        env.reset(seed=0, options={"task": reset_task})
         for i in range(args.resets):
             for path in PATHS:
                 use_path(env, path)
+                if path == "new":  # the old reset stopped the spare: start one, as an earlier new reset would
+                    env.reset(seed=i, options={"task": reset_task})
+                    time.sleep(args.pause)
                 start = time.perf_counter()
-                _, info = env.reset(seed=i, options={"task": tasks[0].id})
+                _, info = env.reset(seed=i, options={"task": reset_task})
                 figures[path].resets.append(time.perf_counter() - start)
                 figures[path].launches.append(float(info["launch_seconds"]))
+                time.sleep(args.pause)
         frame_times(env.provider, figures)  # type: ignore[arg-type]
         for path in PATHS:
             use_path(env, path)
-            env.reset(seed=0, options={"task": tasks[0].id})
+            env.reset(seed=0, options={"task": reset_task})
+            env.provider.client.wait_for_spare()
             time.sleep(1.0)
             figures[path].idle = idle_cpu(env.provider, args.idle)  # type: ignore[arg-type]
         for task in tasks:
@@ -149,6 +162,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=0, help="play the first N tasks of each app (0: all)")
     parser.add_argument("--resets", type=int, default=8)
     parser.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measurement")
+    parser.add_argument("--pause", type=float, default=2.0, help="seconds after each measured reset")
+    parser.add_argument("--reset-task", default="", help="the task (name without the app) whose reset is timed "
+                                                          "(default: the app's first)")
     parser.add_argument("--no-stale", action="store_true", help="skip the staleness re-grabs (faster)")
     args = parser.parse_args()
 

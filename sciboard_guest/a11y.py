@@ -178,15 +178,18 @@ class Accessibility:
 
         Atspi.set_timeout(3000, 10000)
         self._atspi = Atspi
+        #: Processes whose apps are left out everywhere (a spare app waiting in the background).
+        self.ignored_pids: frozenset[int] = frozenset()
 
     def apps(self) -> list[Element]:
+        """The apps on this desktop's bus, but for those of :attr:`ignored_pids`."""
         desktop = self._atspi.get_desktop(0)
         found = []
         for i in range(desktop.get_child_count()):
             child = desktop.get_child_at_index(i)
             if child is not None:
                 found.append(Element(self._atspi, child))
-        return found
+        return [app for app in found if app.pid not in self.ignored_pids] if self.ignored_pids else found
 
     def app(self, name: str, pid: int | None = None) -> Element | None:
         """The application called ``name`` on the bus (of process ``pid`` when given)."""

@@ -17,12 +17,17 @@ from sciboard_guest import processes
 from sciboard_guest.protocol import FRAMEBUFFER
 
 CLEAN_PATH = "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
-_OPENBOX_RC = """<?xml version="1.0" encoding="UTF-8"?>
+#: The X instance name (WM_CLASS) of a spare app's windows: the window manager maps them iconic and unfocused.
+SPARE_INSTANCE = "sciboard-spare"
+#: No key or mouse bindings (none are configured), so nothing on the desktop can bring up an iconic window;
+#: the guest does it (``_NET_ACTIVE_WINDOW``) when it adopts a spare.
+_OPENBOX_RC = f"""<?xml version="1.0" encoding="UTF-8"?>
 <openbox_config xmlns="http://openbox.org/3.4/rc">
   <focus><focusNew>yes</focusNew><followMouse>no</followMouse></focus>
   <desktops><number>1</number></desktops>
   <applications>
     <application class="*" type="normal"><maximized>yes</maximized><focus>yes</focus></application>
+    <application name="{SPARE_INSTANCE}"><iconic>yes</iconic><focus>no</focus></application>
   </applications>
 </openbox_config>
 """
@@ -30,6 +35,16 @@ _OPENBOX_RC = """<?xml version="1.0" encoding="UTF-8"?>
 
 class DesktopError(RuntimeError):
     """A desktop component failed to start or died."""
+
+
+@dataclass
+class Spare:
+    """A copy of an app started in the background with its own fresh HOME, for the next launch to adopt."""
+
+    key: tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
+    proc: subprocess.Popen
+    home: Path
+    log: Path
 
 
 @dataclass
@@ -50,6 +65,7 @@ class Desktop:
     _env: dict[str, str] = field(default_factory=dict)
     _home: Path | None = None
     _launches: int = 0
+    _spare: Spare | None = None
 
     def start(self) -> None:
         """Start X (if owned), the session bus, the accessibility bus and the window manager."""
@@ -136,6 +152,11 @@ class Desktop:
         A ``{home}`` in an argument is replaced by that HOME's path (for files ``prepare`` wrote there).
         """
         self.stop_app(name)
+        self._procs[name], self._home = self._spawn_at_home(argv, extra_env, prepare, self.log_path(name))
+        return self._home
+
+    def _spawn_at_home(self, argv: list[str], extra_env: dict[str, str], prepare: Callable[[Path], None] | None,
+                       log: Path) -> tuple[subprocess.Popen, Path]:
         self._launches += 1
         home = self.workdir / f"home-{self._launches}"
         home.mkdir()
@@ -143,9 +164,48 @@ class Desktop:
             prepare(home)
         env = {**self._env, "HOME": str(home), **extra_env}
         argv = [arg.replace("{home}", str(home)) for arg in argv]
-        self._procs[name] = processes.spawn(argv, env, self.log_path(name), cwd=str(home))
-        self._home = home
-        return home
+        return processes.spawn(argv, env, log, cwd=str(home)), home
+
+    def start_spare(self, argv: list[str], extra_env: dict[str, str],
+                    prepare: Callable[[Path], None] | None = None) -> None:
+        """Start a spare copy of an app (``argv`` must give its windows the X instance name
+        :data:`SPARE_INSTANCE`), replacing any other spare; :meth:`adopt_spare` makes it the app."""
+        self.discard_spare()
+        log = self.workdir / "spare.log"
+        proc, home = self._spawn_at_home(argv, extra_env, prepare, log)
+        self._spare = Spare(key=_spare_key(argv, extra_env), proc=proc, home=home, log=log)
+
+    def spare_pid(self, argv: list[str], extra_env: dict[str, str]) -> int | None:
+        """The process of the running spare started with these ``argv`` and ``extra_env``, if there is one."""
+        spare = self._spare
+        if spare is None or spare.key != _spare_key(argv, extra_env) or spare.proc.poll() is not None:
+            return None
+        return spare.proc.pid
+
+    @property
+    def any_spare_pid(self) -> int | None:
+        return None if self._spare is None else self._spare.proc.pid
+
+    def adopt_spare(self) -> Path:
+        """Make the spare the app (stopping the app before it); returns its HOME."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            raise DesktopError("there is no spare app to adopt")
+        self.stop_app("app")
+        os.replace(spare.log, self.log_path("app"))  # the spare goes on writing to it under the app's log name
+        self._procs["app"], self._home = spare.proc, spare.home
+        return spare.home
+
+    def discard_spare(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            self._stop_spare(spare)
+
+    @staticmethod
+    def _stop_spare(spare: Spare) -> None:
+        processes.stop(spare.proc)
+        shutil.rmtree(spare.home, ignore_errors=True)
+        spare.log.unlink(missing_ok=True)
 
     def pid(self, name: str) -> int | None:
         proc = self._procs.get(name)
@@ -176,16 +236,22 @@ class Desktop:
             self._home = None
 
     def reap(self) -> None:
-        processes.reap_orphans({p.pid for p in self._procs.values()})
+        own = {p.pid for p in self._procs.values()}
+        processes.reap_orphans(own if self._spare is None else {*own, self._spare.proc.pid})
 
     def shutdown(self) -> None:
         """Stop everything this desktop started, including daemons that detached."""
+        self.discard_spare()
         for name in [n for n in self._procs if n not in ("xvfb", "dbus")]:
             self.stop_app(name)
         for name in ("dbus", "xvfb"):
             processes.stop(self._procs.pop(name, None))
         processes.kill_tagged(self.desktop_id, exclude={os.getpid()})
         self.reap()
+
+
+def _spare_key(argv: list[str], extra_env: dict[str, str]) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    return tuple(argv), tuple(sorted(extra_env.items()))
 
 
 def _read_line(fd: int, timeout: float) -> str:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlparse
 from sciboard_guest import apps, inputs, memory
 from sciboard_guest.a11y import Accessibility, render_text
 from sciboard_guest.apps import inplace
-from sciboard_guest.desktop import Desktop
+from sciboard_guest.desktop import SPARE_INSTANCE, Desktop
 from sciboard_guest.protocol import AUTH_HEADER, AUTH_SCHEME, FRAMEBUFFER, PROTOCOL_VERSION
 from sciboard_guest.screen import Screen
 from sciboard_guest.settle import DamageMonitor
@@ -53,6 +53,7 @@ class Guest:
         self.app: apps.GuestApp | None = None
         self.app_state: dict[str, Any] = {}
         self._launch_state: dict[str, Any] = {}
+        self._spare_windows: dict[int, list[str] | None] = {}
         self.stopping = threading.Event()
         self.lock = threading.Lock()
 
@@ -150,8 +151,12 @@ class Guest:
         if dead:
             raise HttpError(503, f"the desktop is broken ({', '.join(dead)} died); restart it")
 
-    def launch(self, name: Any, fresh: bool = False) -> dict[str, Any]:
-        """Launch app ``name``, or (unless ``fresh``) restore it in place when it is already running."""
+    def launch(self, name: Any, fresh: bool = False, spare: bool = True) -> dict[str, Any]:
+        """Launch app ``name``, or (unless ``fresh``) restore it in place when it is already running.
+
+        With ``spare`` (the default), a fresh launch adopts the app's spare when one is ready
+        (:attr:`GuestApp.spare_argv`) and starts the next one in the background; without, no spare is kept.
+        """
         self.require_desktop()
         app = apps.get(name)
         app.check_installed()
@@ -165,26 +170,60 @@ class Guest:
                 reason = str(err) if isinstance(err, apps.AppError) else f"{type(err).__name__}: {err}"
                 print(f"[{name}] in-place reset failed, relaunching: {reason}", file=sys.stderr, flush=True)
         self.app = None
-        self.desktop.launch(app.argv, app.env, prepare=app.prepare)
+        spare_windows = self.spare_windows(app) if spare else []
+        if spare_windows:
+            self.desktop.adopt_spare()
+        else:
+            self.desktop.discard_spare()
+            self.desktop.launch(app.argv, app.env, prepare=app.prepare)
+        self.a11y.ignored_pids = frozenset()  # an adopted spare is the app now; there is no other
         self.app = app
         self.app_state = {}
         ctx = self.context()
+        for window in spare_windows:  # the window manager maps, raises and focuses it
+            apps.xdotool(ctx, ["windowactivate", window])
         app.wait_ready(ctx)
         if app.restore_checks_launch_state:
             inplace.record_launch_state(ctx, app.window_class or app.name)
         if app._restore is not None:
             self._launch_state = dict(self.app_state)
-        return {"app": name, "launch_seconds": round(time.monotonic() - start, 3)}
+        seconds = time.monotonic() - start
+        self._spare_windows = {}
+        if spare and app.spare_argv is not None:
+            self.desktop.start_spare(app.spare_argv, app.env, prepare=app.prepare)
+            self.a11y.ignored_pids = frozenset({self.desktop.any_spare_pid or 0})
+        return {"app": name, "launch_seconds": round(seconds, 3), "from_spare": bool(spare_windows)}
 
-    def status(self) -> dict[str, Any]:
+    def spare_windows(self, app: apps.GuestApp) -> list[str]:
+        """The iconic windows of a spare of ``app`` that has come up: empty when there is none to adopt."""
+        pid = None if app.spare_argv is None else self.desktop.spare_pid(app.spare_argv, app.env)
+        if pid is None:
+            return []
+        if self._spare_windows.get(pid) is None:  # found once, they stay until the spare is adopted or stopped
+            try:
+                found = apps.iconic_windows(self.desktop.env, pid, SPARE_INSTANCE)
+            except Exception as err:  # noqa: BLE001  (a broken X server: no spare to adopt; a relaunch will say why)
+                print(f"[{app.name}] cannot look for the spare's windows: {type(err).__name__}: {err}",
+                      file=sys.stderr, flush=True)
+                found = []
+            self._spare_windows = {pid: found or None}
+        return self._spare_windows[pid] or []
+
+    def status(self, spare: bool = False) -> dict[str, Any]:
+        """The desktop's health; with ``spare``, also whether a spare of the app is ready to be adopted
+        (which asks the X server, so the plain health check does not)."""
         owns_framebuffer = self.desktop.fbdir is not None
-        return {
+        found = {
             "ok": True, "protocol": PROTOCOL_VERSION, "display": self.desktop.display,
             # Relative to the desktop folder; None when the X server is not our Xvfb (read frames over HTTP).
             "framebuffer": str(FRAMEBUFFER) if owns_framebuffer else None,
             "screen": list(self.screen_size), "app": self.app.name if self.app else None,
             "app_alive": self.desktop.alive("app"), "components": self.desktop.component_status(),
+            "spare_running": self.desktop.any_spare_pid is not None,
         }
+        if spare:
+            found["spare_ready"] = self.app is not None and bool(self.spare_windows(self.app))
+        return found
 
 
 def _seconds(body: dict, key: str, default: float) -> float:
@@ -328,7 +367,7 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
         # --- endpoints -----------------------------------------------------------
 
         def ep_health(self, body: dict, query: dict) -> Any:
-            return guest.status()
+            return guest.status(spare=query.get("spare") == "1")
 
         def ep_screenshot(self, body: dict, query: dict) -> Any:
             width, height = guest.screen_size
@@ -391,13 +430,14 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
             return tree.to_dict()
 
         def ep_launch(self, body: dict, query: dict) -> Any:
-            fresh = body.get("fresh", False)
-            if not isinstance(fresh, bool):
-                raise HttpError(400, "fresh must be true or false")
-            return guest.launch(body.get("app"), fresh=fresh)
+            fresh, spare = body.get("fresh", False), body.get("spare", True)
+            if not isinstance(fresh, bool) or not isinstance(spare, bool):
+                raise HttpError(400, "fresh and spare must be true or false")
+            return guest.launch(body.get("app"), fresh=fresh, spare=spare)
 
         def ep_stop_app(self, body: dict, query: dict) -> Any:
             guest.desktop.stop_app()
+            guest.desktop.discard_spare()
             guest.app = None
             return {"ok": True}
 

@@ -6,6 +6,7 @@ import http.client
 import json
 import select
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -130,8 +131,19 @@ class GuestClient:
             raise GuestError(status, f"guest {method} {path} -> {status}: {message}")
         return decoded
 
-    def health(self, timeout: float | None = None) -> dict[str, Any]:
-        return self.call("GET", "/health", timeout=timeout)
+    def health(self, timeout: float | None = None, spare: bool = False) -> dict[str, Any]:
+        """The desktop's health; with ``spare``, also ``spare_ready``: whether a spare copy of the app is
+        ready for the next relaunch to adopt."""
+        return self.call("GET", "/health?spare=1" if spare else "/health", timeout=timeout)
+
+    def wait_for_spare(self, timeout: float = 60.0) -> bool:
+        """Wait until the spare copy of the app started in the background (if any) is ready; whether it is."""
+        deadline = time.monotonic() + timeout
+        while True:
+            health = self.health(spare=True)
+            if not health["spare_running"] or health["spare_ready"] or time.monotonic() >= deadline:
+                return bool(health["spare_ready"])
+            time.sleep(0.1)
 
     def screenshot(self) -> np.ndarray:
         """The current frame as an (H, W, 3) uint8 RGB array (shared framebuffer or raw HTTP, no PNG)."""
@@ -178,8 +190,10 @@ class GuestClient:
         query = ({"app": app} if app else {}) | ({"showing": "1"} if showing_only else {})
         return self.call("GET", "/a11y" + ("?" + urlencode(query) if query else ""))
 
-    def launch(self, app: str) -> dict[str, Any]:
-        return self.call("POST", "/app/launch", {"app": app, **self.launch_options})
+    def launch(self, app: str, spare: bool = True) -> dict[str, Any]:
+        """Launch ``app`` (or reset it: see the guest's ``/app/launch``); ``spare=False``: keep no spare
+        copy of it in the background for the next relaunch."""
+        return self.call("POST", "/app/launch", {"app": app, "spare": spare, **self.launch_options})
 
     def stop_app(self) -> None:
         self.call("POST", "/app/stop", {})

@@ -32,7 +32,9 @@ def _comm(pid: int) -> str:
 
 
 def desktop_processes(env: SciBoardEnv) -> Counter:
-    """How many processes of each name the env's desktop runs."""
+    """How many processes of each name the env's desktop runs (once the app's spare copy, started in the
+    background at a reset, has come up)."""
+    env.provider.client.wait_for_spare()
     found = Counter()
     for pid in processes.tagged_pids(env.provider.desktop_id):
         try:

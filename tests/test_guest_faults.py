@@ -35,6 +35,7 @@ class FakeDesktop:
         self.env = {"PATH": "/usr/bin:/bin", "DISPLAY": ":99"}
         self.display = ":99"
         self.fbdir = None  # an X server the guest does not own: frames over HTTP
+        self.any_spare_pid = None  # no spare app in the background
 
     def alive(self, name: str) -> bool:
         return True

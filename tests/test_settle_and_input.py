@@ -229,11 +229,14 @@ def test_xtest_keyboard_binds_missing_characters_and_shifts_upper_level(monkeypa
 
 @pytest.mark.desktop
 @pytest.mark.xdist_group("kalgebra")
-def test_kalgebra_steps_return_the_settled_screen(live_env):
+def test_kalgebra_resets_and_steps_return_the_settled_screen(live_env):
     env = live_env("kalgebra")
     stale, checked = [], 0
     for task in load_app_tasks("kalgebra")[:4]:
-        env.reset(seed=0, options={"task": task.id})
+        observation, _ = env.reset(seed=0, options={"task": task.id})  # a relaunch, mostly from the spare
+        checked += 1
+        if is_stale(env.provider.client, observation["screenshot"]):
+            stale.append((task.id, "reset"))
         for action in env.task.oracle:  # the drawn variant's oracle
             if actions.parse(action).terminal:
                 break
@@ -241,7 +244,7 @@ def test_kalgebra_steps_return_the_settled_screen(live_env):
             checked += 1
             if is_stale(env.provider.client, observation["screenshot"]):
                 stale.append((task.id, action))
-    assert checked >= 8 and not stale, f"observations older than the settled screen after: {stale}"
+    assert checked >= 12 and not stale, f"observations older than the settled screen after: {stale}"
 
 
 @pytest.mark.desktop

@@ -100,6 +100,11 @@ class GuestApp:
     redraws_unchanged: bool = False
     #: The X window class of the app's windows (default: its name), for the in-place reset's window checks.
     window_class: str = ""
+    #: How to start a spare copy of the app whose windows the window manager keeps iconic and unfocused
+    #: (they carry the X instance name :data:`~sciboard_guest.desktop.SPARE_INSTANCE`, e.g. Qt's ``-name``
+    #: option). When set, every launch starts a spare in the background and the next fresh launch adopts it
+    #: instead of starting the app: a relaunch without the app's start-up time.
+    spare_argv: list[str] | None = None
     #: Whether the restore step checks HOME and the windows against their state at launch
     #: (:mod:`sciboard_guest.apps.inplace`): the guest records that state only for such apps.
     restore_checks_launch_state: bool = False
@@ -176,13 +181,14 @@ def xdotool(ctx: AppContext, argv: list[str]) -> str:
 
 
 @contextmanager
-def x_connection(ctx: AppContext) -> Iterator[Any]:
-    """A python-xlib connection to the app's X display (with the desktop's Xauthority), closed after the block."""
+def x_connection(env: dict[str, str]) -> Iterator[Any]:
+    """A python-xlib connection to the X display of a desktop's ``env`` (with its Xauthority), closed after
+    the block."""
     from Xlib import display
 
-    if ctx.env.get("XAUTHORITY"):
-        os.environ["XAUTHORITY"] = ctx.env["XAUTHORITY"]
-    conn = display.Display(ctx.env["DISPLAY"])
+    if env.get("XAUTHORITY"):
+        os.environ["XAUTHORITY"] = env["XAUTHORITY"]
+    conn = display.Display(env["DISPLAY"])
     try:
         yield conn
     finally:
@@ -202,6 +208,26 @@ def xdotool_numbers(ctx: AppContext, argv: list[str], *names: str) -> tuple[int,
 def visible_windows(ctx: AppContext, window_class: str) -> list[str]:
     """The ids of the visible X windows of class ``window_class`` (none: an empty list)."""
     return xdotool(ctx, ["search", "--onlyvisible", "--class", window_class]).split()
+
+
+def iconic_windows(env: dict[str, str], pid: int, instance: str) -> list[str]:
+    """The ids of process ``pid``'s windows of X instance name ``instance`` that the window manager keeps
+    iconic (ICCCM ``WM_STATE``), on the desktop of ``env``."""
+    from Xlib import Xutil
+    from Xlib.error import XError
+
+    found = subprocess.run(["xdotool", "search", "--pid", str(pid), "--classname", instance], env=env,
+                           capture_output=True, text=True, timeout=10, check=False).stdout.split()
+    iconic = []
+    with x_connection(env) as conn:
+        for wid in found:
+            try:
+                state = conn.create_resource_object("window", int(wid)).get_wm_state()
+            except XError:  # the window went away meanwhile
+                continue
+            if state is not None and state.state == Xutil.IconicState:
+                iconic.append(wid)
+    return iconic
 
 
 #: The longest a step's settle waits for a busy app (:meth:`GuestApp.busy`), stretched by :func:`slowness`

@@ -286,7 +286,7 @@ def _send_delete_window(ctx: AppContext, wid: int) -> None:
     from Xlib.error import CatchError
     from Xlib.protocol import event
 
-    with x_connection(ctx) as x:
+    with x_connection(ctx.env) as x:
         window = x.create_resource_object("window", wid)
         message = event.ClientMessage(window=window, client_type=x.intern_atom("WM_PROTOCOLS"),
                                       data=(32, [x.intern_atom("WM_DELETE_WINDOW"), X.CurrentTime, 0, 0, 0]))

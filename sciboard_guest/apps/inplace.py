@@ -111,7 +111,7 @@ def clear_selections(ctx: AppContext) -> None:
     from Xlib import X
     from Xlib.protocol import request
 
-    with x_connection(ctx) as conn:
+    with x_connection(ctx.env) as conn:
         atoms = [conn.intern_atom(name) for name in ("CLIPBOARD", "PRIMARY")]
         for atom in atoms:
             request.SetSelectionOwner(display=conn.display, window=X.NONE, selection=atom, time=X.CurrentTime)

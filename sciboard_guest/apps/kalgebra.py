@@ -12,6 +12,7 @@ from typing import Any
 
 from sciboard_guest.a11y import Element
 from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp, visible_windows
+from sciboard_guest.desktop import SPARE_INSTANCE
 
 APP = GuestApp(
     name="kalgebra",
@@ -25,6 +26,8 @@ APP = GuestApp(
         "KDE_FULL_SESSION": "",
     },
     install_hint="Install it with: apt-get install kalgebra (scripts/install.sh does this).",
+    # Qt's -name sets the X instance name of its windows (docs/apps/kalgebra.md, "Reset").
+    spare_argv=["kalgebra", "-name", SPARE_INSTANCE],
     ready_timeout=60.0,
     # Measured: typed text gets a "Result: ..." preview above the input line about 0.5 s after the
     # last keystroke (then a short fade-in); an observation taken before it is stale.
@@ -73,8 +76,7 @@ def _ready(ctx: AppContext, deadline: float) -> None:
             except AppError:
                 pass
             else:
-                ctx.settle(quiet=0.25, timeout=5.0)
-                return
+                return  # its first paint may still go on: the env's settle after the task's setup waits for it
         time.sleep(0.05)
     raise AppError("KAlgebra did not become ready in time")
 

@@ -366,7 +366,7 @@ def wait_idle(ctx: AppContext, timeout: float = 30.0, window_id: int | None = No
     from Xlib.error import XError
 
     window_id = _main_window(ctx) if window_id is None else window_id
-    with x_connection(ctx) as conn:
+    with x_connection(ctx.env) as conn:
         deadline = time.monotonic() + timeout
         try:
             root = conn.screen().root

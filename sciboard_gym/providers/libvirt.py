@@ -260,7 +260,7 @@ class LibvirtProvider(Provider):
         self.timings["boot_seconds"] = round(time.monotonic() - started, 3)
         slow = GuestClient("127.0.0.1", port, self._token, timeout=self.boot_timeout)
         try:  # the first launch under TCG takes minutes: a client with a long timeout
-            launch = slow.launch(self.app)
+            launch = slow.launch(self.app, spare=False)  # resets revert the snapshot: a spare would only fill it
             slow.settle(0.3, 10.0)
             if self.drop_page_cache:  # with a lean snapshot, the dropped cache is zeroed memory the snapshot skips
                 trimmed = slow.trim_memory()

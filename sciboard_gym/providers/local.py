@@ -46,14 +46,21 @@ def sandboxed_apps() -> list[str]:
 
 
 class LocalProvider(Provider):
-    """A private Xvfb desktop on this machine (sandboxed unless ``sandbox=False``)."""
+    """A private Xvfb desktop on this machine (sandboxed unless ``sandbox=False``).
+
+    With ``spare_app`` (the default) the guest keeps a spare copy of an app that has one (KAlgebra)
+    starting in the background after each reset, for the next reset to adopt: resets skip the app's
+    start-up, which then runs during the episode instead.
+    """
 
     name = "local"
 
     def __init__(self, screen_size: tuple[int, int] = (1920, 1080), app: str | None = None,
-                 start_timeout: float = 60.0, request_timeout: float = 120.0, sandbox: bool = True):
+                 start_timeout: float = 60.0, request_timeout: float = 120.0, sandbox: bool = True,
+                 spare_app: bool = True):
         self.screen_size = tuple(screen_size)
         self.app = app
+        self.spare_app = spare_app
         self.start_timeout = start_timeout
         self.request_timeout = request_timeout
         self.sandbox = sandbox
@@ -199,7 +206,7 @@ class LocalProvider(Provider):
         return None
 
     def reset_app(self, app: str) -> dict:
-        return self.client.launch(app)
+        return self.client.launch(app, spare=self.spare_app)
 
     def alive(self) -> str | None:
         if self._proc is None or self._proc.poll() is not None:
