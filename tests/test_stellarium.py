@@ -137,7 +137,7 @@ def _ctx(values: dict, answer: str | None = None) -> CheckContext:
     return CheckContext(client=FakeGuestClient(values), answer=answer, task=task)
 
 
-STATUS = {"jd": 2460599.3333333335, "utc": "2024-10-15T20:00:00", "time_rate": 0.0, "is_time_now": False,
+STATUS = {"jd": 2460599.3333333335, "utc": "2024-10-15T20:00:00", "time_rate": 0.0, "seconds_from_now": -6.4e7,
           "location": {"name": "Paris", "region": "Western Europe", "planet": "Earth", "latitude": 48.85,
                        "longitude": 2.35, "altitude": 42.0}, "fov": 60.0}
 
@@ -147,6 +147,19 @@ def test_time_and_rate_checks():
     assert host.time_is(ctx, "2024-10-15T20:00:30", tolerance_minutes=1)[0]
     assert not host.time_is(ctx, "2024-10-16T20:00:00")[0]
     assert host.time_rate(ctx, -0.1, 0.1)[0] and not host.time_rate(ctx, 0.9, 1.1)[0]
+
+
+def test_now_is_the_desktops_clock_at_real_time_speed_even_between_slow_frames():
+    def now(seconds_from_now: float, rate: float) -> bool:
+        status = {**STATUS, "seconds_from_now": seconds_from_now, "time_rate": rate}
+        return host.time_is_now(_ctx({"status": status}))[0]
+
+    assert now(-0.4, 1.0)
+    assert now(-4.0, 1.0)  # a VM's last frame is seconds old (Stellarium's own "now" flag says no): still now
+    assert not now(-4.0, 10.0)  # the present, ten times faster
+    assert not now(0.0, 0.0)  # the present, paused
+    assert not now(-3600.0, 1.0)  # an hour off, at real-time speed
+    assert not now(-6.4e7, 1.0)  # the task's start time, at real-time speed
 
 
 def test_location_checks():

@@ -433,15 +433,17 @@ def _run_script(ctx: AppContext, code: str, timeout: float = 10.0) -> None:
 
 @APP.probe("status")
 def status(ctx: AppContext) -> dict[str, Any]:
-    """Time (JD, UTC text, rate in seconds per second), location, field of view and time zone."""
+    """Time (JD, UTC text, rate in seconds per second, seconds ahead of this desktop's clock), location,
+    field of view and time zone."""
     raw = _rc(ctx).get("main/status")
+    now = UNIX_EPOCH_JD + time.time() / SECONDS_PER_DAY
     try:
         clock, place = raw["time"], raw["location"]
         return {
             "jd": float(clock["jday"]),
             "utc": utc_from_jd(float(clock["jday"])),
             "time_rate": round(float(clock["timerate"]) * SECONDS_PER_DAY, 9),
-            "is_time_now": bool(clock["isTimeNow"]),
+            "seconds_from_now": round((float(clock["jday"]) - now) * SECONDS_PER_DAY, 3),
             "time_zone": clock.get("timeZone", ""),
             "location": {"name": place["name"], "region": place.get("region", ""), "planet": place["planet"],
                          "latitude": float(place["latitude"]), "longitude": float(place["longitude"]),
