@@ -53,7 +53,7 @@ class Guest:
         self.app: apps.GuestApp | None = None
         self.app_state: dict[str, Any] = {}
         self._launch_state: dict[str, Any] = {}
-        self._spare_windows: dict[int, list[str] | None] = {}
+        self._ready_spare: tuple[int, list[str]] | None = None  # a spare's pid and its iconic windows, once found
         self.stopping = threading.Event()
         self.lock = threading.Lock()
 
@@ -188,7 +188,7 @@ class Guest:
         if app._restore is not None:
             self._launch_state = dict(self.app_state)
         seconds = time.monotonic() - start
-        self._spare_windows = {}
+        self._ready_spare = None
         if spare and app.spare_argv is not None:
             self.desktop.start_spare(app.spare_argv, app.env, prepare=app.prepare)
             self.a11y.ignored_pids = frozenset({self.desktop.any_spare_pid or 0})
@@ -199,15 +199,15 @@ class Guest:
         pid = None if app.spare_argv is None else self.desktop.spare_pid(app.spare_argv, app.env)
         if pid is None:
             return []
-        if self._spare_windows.get(pid) is None:  # found once, they stay until the spare is adopted or stopped
+        if self._ready_spare is None or self._ready_spare[0] != pid:  # found once, they stay while it waits
             try:
                 found = apps.iconic_windows(self.desktop.env, pid, SPARE_INSTANCE)
             except Exception as err:  # noqa: BLE001  (a broken X server: no spare to adopt; a relaunch will say why)
                 print(f"[{app.name}] cannot look for the spare's windows: {type(err).__name__}: {err}",
                       file=sys.stderr, flush=True)
                 found = []
-            self._spare_windows = {pid: found or None}
-        return self._spare_windows[pid] or []
+            self._ready_spare = (pid, found) if found else None
+        return self._ready_spare[1] if self._ready_spare is not None else []
 
     def status(self, spare: bool = False) -> dict[str, Any]:
         """The desktop's health; with ``spare``, also whether a spare of the app is ready to be adopted

@@ -176,7 +176,12 @@ class GuestApp:
 
 def xdotool(ctx: AppContext, argv: list[str]) -> str:
     """``xdotool`` (an argv list) on the app's display: its output, or "" when it fails."""
-    result = subprocess.run(["xdotool", *argv], env=ctx.env, capture_output=True, text=True, timeout=10, check=False)
+    return xdotool_on(ctx.env, argv)
+
+
+def xdotool_on(env: dict[str, str], argv: list[str]) -> str:
+    """``xdotool`` (an argv list) on the display of a desktop's ``env``: its output, or "" when it fails."""
+    result = subprocess.run(["xdotool", *argv], env=env, capture_output=True, text=True, timeout=10, check=False)
     return result.stdout if result.returncode == 0 else ""
 
 
@@ -216,8 +221,7 @@ def iconic_windows(env: dict[str, str], pid: int, instance: str) -> list[str]:
     from Xlib import Xutil
     from Xlib.error import XError
 
-    found = subprocess.run(["xdotool", "search", "--pid", str(pid), "--classname", instance], env=env,
-                           capture_output=True, text=True, timeout=10, check=False).stdout.split()
+    found = xdotool_on(env, ["search", "--pid", str(pid), "--classname", instance]).split()
     iconic = []
     with x_connection(env) as conn:
         for wid in found:
