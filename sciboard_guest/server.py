@@ -119,7 +119,7 @@ class Guest:
         draws its effect late. Whether it did in time."""
         if not self.desktop.alive("app"):
             return True
-        deadline = time.monotonic() + min(apps.CATCH_UP_TIMEOUT * apps.slowness(), apps.BUSY_TIMEOUT_MAX)
+        deadline = time.monotonic() + apps.stretched(apps.CATCH_UP_TIMEOUT)
         try:
             if self.a11y.caught_up(deadline, prompt=apps.PROMPT_ANSWER * apps.slowness()):
                 return True
@@ -132,7 +132,7 @@ class Guest:
     def wait_while_busy(self, busy: Callable[[apps.AppContext], bool]) -> bool:
         """Wait (bounded) while ``busy(ctx)`` says the app still works; whether it was busy at all."""
         ctx = self.context()
-        deadline = time.monotonic() + min(apps.BUSY_TIMEOUT * apps.slowness(), apps.BUSY_TIMEOUT_MAX)
+        deadline = time.monotonic() + apps.stretched(apps.BUSY_TIMEOUT)
         was_busy = False
         while busy(ctx) and time.monotonic() < deadline:
             was_busy = True

@@ -250,6 +250,11 @@ def slowness() -> float:
     return float(os.environ.get("SCIBOARD_READY_SCALE", "1"))
 
 
+def stretched(seconds: float) -> float:
+    """A wait of ``seconds`` on a local desktop, stretched by :func:`slowness` up to BUSY_TIMEOUT_MAX."""
+    return min(seconds * slowness(), BUSY_TIMEOUT_MAX)
+
+
 def describe_exit(status: int) -> str:
     """``exited with code N`` or ``was killed by signal SIGNAME`` for a Popen return code."""
     if status < 0:

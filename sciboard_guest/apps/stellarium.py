@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp, slowness, visible_windows
+from sciboard_guest.apps import AppContext, AppError, BadArgument, GuestApp, slowness, stretched, visible_windows
 
 DEFAULT_CONFIG = Path("/usr/share/stellarium/data/default_cfg.ini")
 #: Idle / interactive frame rates. Stellarium shows an input's effect only at its next idle-rate frame
@@ -46,6 +46,10 @@ SETTLE_QUIET = 0.7
 FIRST_CHANGE_WAIT = 1.6
 UNIX_EPOCH_JD = 2440587.5
 SECONDS_PER_DAY = 86400.0
+#: The longest a RemoteControl call waits, stretched by the guest's slowness (:func:`stretched`). A call
+#: is answered between two frames of Stellarium's main loop; in a VM without KVM a frame can take most
+#: of a minute (measured: 52 s once, zoomed onto a planet, where calls took 5 s before and after).
+REMOTE_TIMEOUT = 15.0
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .'()+\-]{0,59}")
 #: Properties an in-place reset never touches: the plugin that serves us, and read-only state.
 #: worldAdaptationLuminance follows the scene's brightness (the eye's adaptation) by itself.
@@ -280,7 +284,7 @@ def _rc(ctx: AppContext) -> RemoteControl:
             text = (ctx.home / ".stellarium" / "config.ini").read_text(encoding="utf-8")
         except OSError as err:
             raise AppError(f"Stellarium's config is missing: {err}") from None
-        ctx.state["rc"] = RemoteControl(*read_remote_settings(text), timeout=10.0 * slowness())
+        ctx.state["rc"] = RemoteControl(*read_remote_settings(text), timeout=stretched(REMOTE_TIMEOUT))
     return ctx.state["rc"]
 
 
