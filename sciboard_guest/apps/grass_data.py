@@ -20,7 +20,7 @@ One projected location (UTM zone 33N, EPSG:32633) holds:
 Randomness is seeded (``GRASS_RANDOM_SEED`` for ``r.surf.fractal``, ``seed=``
 for ``r.random``/``v.random``), so two builds are identical. Run
 ``/usr/bin/python3 sciboard_guest/apps/grass_data.py build`` to fill the cache
-ahead of time (the VM image build does this); ``launch`` is the app's entry
+ahead of time (a VM builds it at its first launch, before its snapshot); ``launch`` is the app's entry
 point on the desktop: it copies the data into ``$HOME`` and execs the GUI.
 
 Only the standard library is used here (the guest and the VM image run it).
