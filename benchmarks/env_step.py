@@ -1,15 +1,18 @@
 """Step time (settle included), staleness, reset time and idle CPU per app: old and new paths side by side.
 
     .venv/bin/python benchmarks/env_step.py [--apps kalgebra,pymol] [--tasks 0] [--resets 8] [--idle 5]
-        [--pause 2] [--reset-task NAME]
+        [--pause 2] [--reset-task NAME] [--quiet SECONDS]
 
 One sandboxed env per app (1920x1080). For every task of the app (``--tasks N``: the first N only),
 the oracle is played twice, once per path, interleaved task by task so both paths see the same load:
 
 - old: the guest settles by copying and comparing whole frames every 30 ms with a 0.2 s quiet window,
   and types through one ``xdotool`` process per key chord or line;
-- new: the guest settles on X DAMAGE events with the app's own quiet window, and types through XTEST
-  on its open X connection.
+- new: the guest settles on X DAMAGE events with the app's own quiet window (or ``--quiet``, to try
+  another), and types through XTEST on its open X connection.
+
+"Drawing ends" is how long after a key or click the app's drawing ended: the step's settle less the
+quiet window that proved it had ended (the app's redraw time, the floor of a step).
 
 Stale rate: after each reset and oracle step the observation returned is compared with the screen
 grabbed again 1.0 s and 1.5 s later; the step is stale when it matches neither (two grabs half a
@@ -36,6 +39,8 @@ from typing import Any
 import numpy as np
 import psutil
 
+from sciboard_guest import apps as guest_apps
+from sciboard_guest.server import DEFAULT_QUIET
 from sciboard_gym import actions
 from sciboard_gym.env import SciBoardEnv
 from sciboard_gym.providers.local import LocalProvider
@@ -52,8 +57,10 @@ PATHS: dict[str, tuple[float | None, dict[str, Any], dict[str, Any], dict[str, A
 @dataclass
 class Figures:
     steps: list[float] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # each step's action name (key, type, click, ...)
     settles: list[float] = field(default_factory=list)
     stale: int = 0
+    stale_steps: list[str] = field(default_factory=list)  # "task: action" of each stale observation
     checked: int = 0
     resets: list[float] = field(default_factory=list)
     launches: list[float] = field(default_factory=list)
@@ -103,23 +110,45 @@ def frame_times(provider: LocalProvider, figures: dict[str, Figures], count: int
             figures[path].frames.append(time.perf_counter() - start)
 
 
+def check(env: SciBoardEnv, observation: dict[str, Any], figures: Figures, what: str) -> None:
+    """Count the observation as checked, and as stale if the screen still changed after it."""
+    figures.checked += 1
+    if is_stale(env.provider.client, observation["screenshot"]):
+        figures.stale += 1
+        figures.stale_steps.append(what)
+
+
 def play(env: SciBoardEnv, task_id: str, figures: Figures, check_stale: bool) -> None:
     observation, _ = env.reset(seed=0, options={"task": task_id})
     if check_stale:  # the reset's observation too
-        figures.checked += 1
-        figures.stale += is_stale(env.provider.client, observation["screenshot"])
+        check(env, observation, figures, f"{task_id}: reset")
     for action in env.task.oracle:  # type: ignore[union-attr]
         if actions.parse(action).terminal:
             break
         start = time.perf_counter()
         observation, _, terminated, truncated, info = env.step(action)
         figures.steps.append(time.perf_counter() - start)
+        figures.kinds.append(action.split("(", 1)[0])
         figures.settles.append(info.get("settle_seconds", 0.0))
         if check_stale and not isinstance(actions.parse(action), actions.Wait):
-            figures.checked += 1
-            figures.stale += is_stale(env.provider.client, observation["screenshot"])
+            check(env, observation, figures, f"{task_id}: {action}")
         if terminated or truncated:
             break
+
+
+def quiet_window(app: str, path: str) -> float:
+    """The quiet window a path's steps settle with: its own, else the app's (as the guest picks it)."""
+    own = guest_apps.get(app).settle_quiet
+    asked = PATHS[path][0]
+    return max(asked, own) if asked is not None else (own or DEFAULT_QUIET)
+
+
+def drawing_ends(app: str, path: str, figures: Figures) -> float:
+    """How long after its input an app's drawing ends, over key and click steps: the settle less the quiet
+    window that followed the last drawing (typed text waits longer for apps with a text wait)."""
+    quiet = quiet_window(app, path)
+    ends = [max(settle - quiet, 0.0) for settle, kind in zip(figures.settles, figures.kinds) if kind in ("key", "click")]
+    return statistics.median(ends) if ends else float("nan")
 
 
 def bench_app(app: str, args: argparse.Namespace) -> dict[str, Figures]:
@@ -165,8 +194,12 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=2.0, help="seconds after each measured reset")
     parser.add_argument("--reset-task", default="", help="the task (name without the app) whose reset is timed "
                                                           "(default: the app's first)")
+    parser.add_argument("--quiet", type=float, default=None,
+                        help="the new path's quiet window in seconds (default: the app's own)")
     parser.add_argument("--no-stale", action="store_true", help="skip the staleness re-grabs (faster)")
     args = parser.parse_args()
+    if args.quiet is not None:
+        PATHS["new"] = (args.quiet, *PATHS["new"][1:])
 
     print("median figures, sandboxed local desktop, 1920x1080; old | new | new/old")
     for app in args.apps.split(","):
@@ -178,6 +211,8 @@ def main() -> None:
         rows = [
             ("step incl. settle (ms)", 1000 * statistics.median(old.steps), 1000 * statistics.median(new.steps)),
             ("  of which settle (ms)", 1000 * statistics.median(old.settles), 1000 * statistics.median(new.settles)),
+            ("  drawing ends, key/click (ms)", 1000 * drawing_ends(app, "old", old),
+             1000 * drawing_ends(app, "new", new)),
             ("step, 90th pct (ms)", 1000 * float(np.percentile(old.steps, 90)),
              1000 * float(np.percentile(new.steps, 90))),
             ("reset (s)", statistics.median(old.resets), statistics.median(new.resets)),
@@ -188,8 +223,12 @@ def main() -> None:
         for name, a, b in rows:
             print(f"  {name:<24}{a:>10.3f}{b:>10.3f}{b / a if a else float('nan'):>8.2f}")
         for path, fig in figures.items():
+            by_kind = {kind: [t for t, k in zip(fig.steps, fig.kinds) if k == kind] for kind in sorted(set(fig.kinds))}
+            print(f"  step by action, {path}: " + ", ".join(
+                f"{kind} {1000 * statistics.median(times):.0f} ms ({len(times)})" for kind, times in by_kind.items()))
             if fig.checked:
-                print(f"  stale rate, {path}: {fig.stale}/{fig.checked} = {fig.stale / fig.checked:.3f}")
+                print(f"  stale rate, {path}: {fig.stale}/{fig.checked} = {fig.stale / fig.checked:.3f}"
+                      + "".join(f"\n    stale: {what}" for what in fig.stale_steps))
 
 
 if __name__ == "__main__":
