@@ -32,6 +32,9 @@ APP = GuestApp(
     # Measured: typed text gets a "Result: ..." preview above the input line about 0.5 s after the
     # last keystroke (then a short fade-in); an observation taken before it is stale.
     text_wait=0.7,
+    # Measured (docs/env-reference.md, "Settle and input"): once KAlgebra has taken an input in, its
+    # drawing ends within this. 0.05 s was once too short for a result its web-view console drew late.
+    settle_quiet=0.1,
 )
 
 TABS = ("Calculator", "2D Graph", "3D Graph", "Dictionary")
@@ -147,7 +150,7 @@ def calculate(ctx: AppContext, expression: str) -> None:
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline and variables(ctx).get("ans") == before and ":=" not in expression:
         time.sleep(0.05)
-    ctx.settle(quiet=0.2, timeout=3.0)
+    ctx.settle(quiet=0.2, timeout=3.0, at_least=APP.text_wait)  # the input line's preview changes too
 
 
 @APP.setup("plot_2d")

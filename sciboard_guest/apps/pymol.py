@@ -46,6 +46,9 @@ APP = GuestApp(
     },
     install_hint="Install it with: apt-get install pymol (scripts/install.sh does this).",
     ready_timeout=90.0,
+    # Measured (docs/env-reference.md, "Settle and input"): once PyMOL has taken an input in, its drawing
+    # ends within this. Its feedback pane shows command output at its own 0.5 s poll, later than any window.
+    settle_quiet=0.1,
     restore_checks_launch_state=True,
 )
 
@@ -168,6 +171,16 @@ def _viewer_pixels(ctx: AppContext) -> str:
     return hashlib.sha256(ctx.screen.rgb()[y:y + height, x:x + width].tobytes()).hexdigest()
 
 
+def _viewer_as_at_launch(ctx: AppContext) -> bool:
+    """Whether the viewer, once it has drawn, looks as at launch. A viewer that already matches after a short
+    quiet window is done (``reinitialize`` redraws it in one frame); any other waits for a longer one."""
+    ctx.settle(quiet=0.05, timeout=3.0)
+    if _viewer_pixels(ctx) == ctx.state["launch_viewer"]:
+        return True
+    ctx.settle(quiet=0.2, timeout=3.0)
+    return _viewer_pixels(ctx) == ctx.state["launch_viewer"]
+
+
 def _command_line(ctx: AppContext) -> tuple[Any, Any]:
     """The ``PyMOL>`` label and the command input line right of it, through AT-SPI."""
     for parent in _main_frame(ctx).find(role="frame"):
@@ -199,8 +212,7 @@ def _clear_command_lines(ctx: AppContext) -> bool:
     "select all" (it makes a selection ``sele``), which would fail the restore's checks, and a click
     can finish a gesture the episode left open.
     """
-    ctx.settle(quiet=0.2, timeout=3.0)
-    viewer_line = _viewer_pixels(ctx) != ctx.state["launch_viewer"]
+    viewer_line = not _viewer_as_at_launch(ctx)
     if viewer_line:
         x, y, width, height = _viewer_box(ctx)
         ctx.click(x + width // 3, y + height // 2)  # an empty viewer: the click only moves the focus
