@@ -15,8 +15,8 @@ the oracle is played twice, once per path, interleaved task by task so both path
 quiet window that proved it had ended (the app's redraw time, the floor of a step).
 
 Stale rate: after each reset and oracle step the observation returned is compared with the screen
-grabbed again 1.0 s and 1.5 s later; the step is stale when it matches neither (two grabs half a
-second apart, so a blinking text caret alone is never counted). It must be 0.
+grabbed again 1.0 s and 1.5 s later; the step is stale when it matches neither but for a text caret's
+sliver (``sciboard_gym.staleness``). It must be 0.
 Reset: ``reset`` of the app's first task (or ``--reset-task``), alternating a relaunch (old) with the
 new path's reset: an in-place restore where the app has one, else a relaunch that adopts the spare copy
 of the app started in the background by the reset before (KAlgebra; so each measured new reset follows
@@ -211,7 +211,7 @@ def main() -> None:
         rows = [
             ("step incl. settle (ms)", 1000 * statistics.median(old.steps), 1000 * statistics.median(new.steps)),
             ("  of which settle (ms)", 1000 * statistics.median(old.settles), 1000 * statistics.median(new.settles)),
-            ("  drawing ends, key/click (ms)", 1000 * drawing_ends(app, "old", old),
+            ("  drawing ends (ms)", 1000 * drawing_ends(app, "old", old),
              1000 * drawing_ends(app, "new", new)),
             ("step, 90th pct (ms)", 1000 * float(np.percentile(old.steps, 90)),
              1000 * float(np.percentile(new.steps, 90))),
