@@ -31,11 +31,22 @@ def _comm(pid: int) -> str:
     return Path(f"/proc/{pid}/comm").read_text().strip()
 
 
-def desktop_processes(env: SciBoardEnv) -> Counter:
-    """How many processes of each name the env's desktop runs (once the app's spare copy, started in the
-    background at a reset, has come up)."""
+def desktop_processes(env: SciBoardEnv, like: Counter | None = None, timeout: float = 20.0) -> Counter:
+    """How many processes of each name the env's desktop runs, once the app's spare copy (started in the
+    background at a reset) has come up and the count has stopped changing: KAlgebra's QtWebEngine starts
+    its helper processes a while after its window. With ``like``, until the count equals it (at most
+    ``timeout`` seconds)."""
     env.provider.client.wait_for_spare()
-    found = Counter()
+    deadline = time.monotonic() + timeout
+    found, last = _count(env), None
+    while found != (like if like is not None else last) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        found, last = _count(env), found
+    return found
+
+
+def _count(env: SciBoardEnv) -> Counter:
+    found: Counter = Counter()
     for pid in processes.tagged_pids(env.provider.desktop_id):
         try:
             found[_comm(pid)] += 1
@@ -117,7 +128,7 @@ def test_killed_component_truncates_with_its_name_and_reset_recovers(env, victim
         env.step("done()")
 
     env.reset(seed=0)
-    assert desktop_processes(env) == before, "the recovered desktop differs from a healthy one"
+    assert desktop_processes(env, like=before) == before, "the recovered desktop differs from a healthy one"
     assert env.provider.alive() is None
     for action in SOLUTION:
         _, reward, terminated, truncated, info = env.step(action)

@@ -34,6 +34,8 @@ GUEST_PYTHON = os.environ.get("SCIBOARD_GUEST_PYTHON", "/usr/bin/python3")
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 #: Seconds a health check or a shutdown request may take: a guest that answers neither is frozen or gone.
 QUICK_TIMEOUT = 10.0
+#: How long a guest that stopped answering is given to exit before it is reported as hung, not dead.
+DYING_WAIT = 2.0
 #: Apps whose data is built once per tree, outside any desktop, then bound read-only into each sandbox:
 #: app -> the command (run in the sandbox with the data folder writable) that builds it.
 PREPARED_DATA = {"grass": [f"{sandboxing.PACKAGE_DIR}/sciboard_guest/apps/grass_data.py", "build"]}
@@ -214,7 +216,11 @@ class LocalProvider(Provider):
         try:
             health = self.client.health(timeout=QUICK_TIMEOUT)
         except GuestError as err:
-            return f"the guest agent does not answer: {err}"
+            try:  # a guest that has died takes its sandbox down with it, a moment later
+                self._proc.wait(DYING_WAIT)
+            except subprocess.TimeoutExpired:
+                return f"the guest agent does not answer: {err}"
+            return "the guest agent died"
         dead = [name for name, up in health["components"].items() if not up]
         names = {"xvfb": "the X server", "wm": "the window manager", "dbus": "the session bus", "app": "the app"}
         if dead:
