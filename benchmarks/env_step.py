@@ -40,7 +40,7 @@ import numpy as np
 import psutil
 
 from sciboard_guest import apps as guest_apps
-from sciboard_guest.server import DEFAULT_QUIET
+from sciboard_guest.server import quiet_window
 from sciboard_gym import actions
 from sciboard_gym.env import SciBoardEnv
 from sciboard_gym.providers.local import LocalProvider
@@ -136,17 +136,10 @@ def play(env: SciBoardEnv, task_id: str, figures: Figures, check_stale: bool) ->
             break
 
 
-def quiet_window(app: str, path: str) -> float:
-    """The quiet window a path's steps settle with: its own, else the app's (as the guest picks it)."""
-    own = guest_apps.get(app).settle_quiet
-    asked = PATHS[path][0]
-    return max(asked, own) if asked is not None else (own or DEFAULT_QUIET)
-
-
 def drawing_ends(app: str, path: str, figures: Figures) -> float:
     """How long after its input an app's drawing ends, over key and click steps: the settle less the quiet
     window that followed the last drawing (typed text waits longer for apps with a text wait)."""
-    quiet = quiet_window(app, path)
+    quiet = quiet_window(guest_apps.get(app), PATHS[path][0])
     ends = [max(settle - quiet, 0.0) for settle, kind in zip(figures.settles, figures.kinds) if kind in ("key", "click")]
     return statistics.median(ends) if ends else float("nan")
 

@@ -226,6 +226,14 @@ class Guest:
         return found
 
 
+def quiet_window(app: apps.GuestApp | None, asked: float | None) -> float:
+    """The quiet window a settle gets: the one asked for (0-5 s) or, without one, the app's own measured
+    window (else DEFAULT_QUIET); never shorter than the app's own."""
+    own = app.settle_quiet if app is not None else 0.0
+    quiet = (own or DEFAULT_QUIET) if asked is None else min(max(asked, 0.0), 5.0)
+    return max(quiet, own)
+
+
 def _seconds(body: dict, key: str, default: float) -> float:
     value = body.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -378,16 +386,13 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
 
         def ep_settle(self, body: dict, query: dict, typed: bool = False) -> Any:
             app = guest.app
-            # Without "quiet", the app's own measured quiet window; an explicit one is never shorter than it.
-            default = app.settle_quiet if app is not None and app.settle_quiet > 0 else DEFAULT_QUIET
-            quiet = min(max(_seconds(body, "quiet", default), 0.0), 5.0)
+            quiet = quiet_window(app, _seconds(body, "quiet", 0.0) if "quiet" in body else None)
             timeout = min(max(_seconds(body, "timeout", 3.0), 0.0), 30.0)
             method = body.get("method", "damage")
             if method not in ("damage", "poll"):
                 raise HttpError(400, 'method must be "damage" or "poll"')
             first_change = at_least = 0.0
             if app is not None:
-                quiet = max(quiet, app.settle_quiet)
                 late = apps.slowness()  # a slow guest (a VM without KVM) draws an input's effect later
                 first_change = app.first_change_wait * late
                 at_least = app.text_wait * late if typed else 0.0

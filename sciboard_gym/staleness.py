@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from sciboard_guest.settle import CARET_HEIGHT, CARET_WIDTH
+from sciboard_guest.settle import is_caret
 from sciboard_gym.guest_client import GuestClient
 
 #: Seconds after the step, then after that: two grabs half a second apart.
@@ -20,7 +20,7 @@ def same_but_a_caret(first: np.ndarray, second: np.ndarray) -> bool:
     if rows.size == 0:
         return True
     columns = np.flatnonzero(differ[rows[0]:rows[-1] + 1].any(axis=0))
-    return columns[-1] - columns[0] < CARET_WIDTH and rows[-1] - rows[0] < CARET_HEIGHT
+    return is_caret(int(columns[-1] - columns[0] + 1), int(rows[-1] - rows[0] + 1))
 
 
 def is_stale(client: GuestClient, observed: np.ndarray, recheck: tuple[float, ...] = RECHECK) -> bool:
