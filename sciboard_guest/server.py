@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlparse
 
 from sciboard_guest import apps, inputs, memory
 from sciboard_guest.a11y import Accessibility, render_text
+from sciboard_guest.app_cpu import TreeCpu
 from sciboard_guest.apps import inplace
 from sciboard_guest.desktop import SPARE_INSTANCE, Desktop
 from sciboard_guest.protocol import AUTH_HEADER, AUTH_SCHEME, FRAMEBUFFER, PROTOCOL_VERSION
@@ -97,21 +98,32 @@ class Guest:
             env=self.desktop.env | {"HOME": str(self.desktop._home)}, home=self.desktop._home, screen=self.screen,
             a11y=self.a11y, perform=self.perform, settle=self.settle, state=self.app_state,
             app_pid=self.desktop.pid("app"), app_exit_status=lambda: self.desktop.exit_status("app"),
-            app_log=self.desktop.log_path("app"),
+            app_log=self.desktop.log_path("app"), repainted=self.repainted,
         )
+
+    def repainted(self, width: int, height: int, timeout: float) -> bool:
+        """Wait until the screen is drawn on over an area at least ``width`` x ``height`` (see
+        :meth:`DamageMonitor.wait_for_area`); without DAMAGE, wait ``timeout``. Whether it was."""
+        if self._damage is None:
+            time.sleep(timeout)
+            return False
+        return self._damage.wait_for_area(width, height, timeout)
 
     def settle(self, quiet: float = 0.2, timeout: float = 3.0, first_change: float = 0.0,
                method: str = "damage", at_least: float = 0.0, changed_frames: bool = False,
-               barrier: Callable[[], object] | None = None) -> tuple[bool, float]:
+               barrier: Callable[[], object] | None = None, app_cpu: bool = False) -> tuple[bool, float]:
         """Wait until the screen stops changing: on DAMAGE events (with ``changed_frames``, only those that
-        changed the frame count), or (``method="poll"``, kept for the benchmark's side-by-side figures) by
-        comparing whole frames every 30 ms. ``barrier`` runs before the wait (see :meth:`app_caught_up`)."""
+        changed the frame count; with ``app_cpu``, only once the app's processes stopped computing too), or
+        (``method="poll"``, kept for the benchmark's side-by-side figures) by comparing whole frames every
+        30 ms. ``barrier`` runs before the wait (see :meth:`app_caught_up`)."""
         if method == "poll" or self._damage is None:
             if barrier is not None:
                 barrier()
             return self.screen.settle(quiet=quiet, timeout=timeout, first_change=first_change)
+        app_pid = self.desktop.pid("app") if app_cpu else None
         return self._damage.settle(quiet=quiet, timeout=timeout, first_change=first_change, at_least=at_least,
-                                   frame=self.screen.raw_bgrx if changed_frames else None, barrier=barrier)
+                                   frame=self.screen.raw_bgrx if changed_frames else None, barrier=barrier,
+                                   cpu=TreeCpu(app_pid) if app_pid is not None else None)
 
     def app_caught_up(self) -> bool:
         """Wait (bounded) until the running app has taken in the input sent before (see
@@ -399,13 +411,15 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
                 timeout = max(timeout, 2 * quiet, first_change + quiet, at_least + 2 * quiet)
             start = time.monotonic()
             changed = app is not None and app.redraws_unchanged
+            cpu = app is not None and app.settle_cpu
             settled, _ = guest.settle(quiet=quiet, timeout=timeout, first_change=first_change, method=method,
-                                      at_least=at_least, changed_frames=changed,
+                                      at_least=at_least, changed_frames=changed, app_cpu=cpu,
                                       barrier=guest.app_caught_up if app is not None else None)
             waited = time.monotonic() - start
             if app is not None and app._busy is not None and guest.wait_while_busy(app._busy):
                 # The app finished work it was doing (e.g. a command): what that draws is part of the step.
-                settled, _ = guest.settle(quiet=quiet, timeout=timeout, method=method, changed_frames=changed)
+                settled, _ = guest.settle(quiet=quiet, timeout=timeout, method=method, changed_frames=changed,
+                                          app_cpu=cpu)
                 waited = time.monotonic() - start
             return {"settled": settled, "seconds": round(waited, 3), "app_alive": guest.desktop.alive("app")}
 

@@ -33,6 +33,9 @@ BLINK_MIN_PERIOD, BLINK_JITTER, BLINK_MEMORY = 0.2, 0.35, 2.0
 QUIET_SLICE = 0.1
 #: Such a gap longer than this goes to the guest's log.
 LOGGED_GAP = 1.0
+#: An app whose processes were on a CPU for more than this share of a quiet wait was still computing
+#: (see :class:`Computing`); an idle app's timers (a caret's blink) take far less.
+COMPUTING_SHARE = 0.1
 
 Area = tuple[int, int, int, int]
 
@@ -144,6 +147,24 @@ class ChangedFrames:
         return False
 
 
+class Computing:
+    """Drawing, or an app still computing: a wait reports activity when drawing was reported or the app's
+    processes were on a CPU for more than COMPUTING_SHARE of the time waited. For an app that draws from
+    another process (a web view's renderer): the screen can be quiet while that process lays out what it
+    draws next. Two CPU reads per wait."""
+
+    def __init__(self, wait_for_damage: Callable[[float], bool], cpu_seconds: Callable[[], float],
+                 clock: Callable[[], float] = time.monotonic):
+        self._wait, self._cpu, self._clock = wait_for_damage, cpu_seconds, clock
+
+    def wait(self, seconds: float) -> bool:
+        """Block up to ``seconds`` for drawing; whether there was any, or the app computed meanwhile."""
+        start, before = self._clock(), self._cpu()
+        if self._wait(seconds):
+            return True
+        return self._cpu() - before > COMPUTING_SHARE * (self._clock() - start)
+
+
 class DamageMonitor:
     """Watches one X display's root window for drawing through the DAMAGE extension."""
 
@@ -164,8 +185,9 @@ class DamageMonitor:
         self._blinks = BlinkFilter()
         self._x.sync()
 
-    def _drain(self) -> bool:
-        """Read queued events; re-arm the damage object. Whether drawing other than a caret's blink was reported."""
+    def _drain(self, sizes: list[tuple[int, int]] | None = None) -> bool:
+        """Read queued events (the drawn areas' sizes go to ``sizes``); re-arm the damage object. Whether
+        drawing other than a caret's blink was reported."""
         seen = drawn = False
         while self._x.pending_events():
             event = self._x.next_event()
@@ -173,6 +195,8 @@ class DamageMonitor:
                 seen = True
                 area = (event.area.x, event.area.y, event.area.width, event.area.height)
                 drawn = not self._blinks.is_blink(area, time.monotonic()) or drawn
+                if sizes is not None:
+                    sizes.append((event.area.width, event.area.height))
         if seen:
             self._x.damage_subtract(self._damage)
             self._x.flush()
@@ -186,19 +210,38 @@ class DamageMonitor:
             return self._drain()
         return False
 
+    def wait_for_area(self, width: int, height: int, timeout: float) -> bool:
+        """Block until an area at least ``width`` x ``height`` is drawn (drawing before the call does not
+        count); whether one was within ``timeout`` seconds."""
+        self._drain()
+        deadline = time.monotonic() + timeout
+        while True:
+            sizes: list[tuple[int, int]] = []
+            self._drain(sizes)
+            if any(w >= width and h >= height for w, h in sizes):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            select.select([self._x.fileno()], [], [], left)
+
     def settle(self, quiet: float = 0.2, timeout: float = 3.0, first_change: float = 0.0,
                at_least: float = 0.0, frame: Callable[[], bytes | bytearray] | None = None,
-               barrier: Callable[[], object] | None = None) -> tuple[bool, float]:
+               barrier: Callable[[], object] | None = None,
+               cpu: Callable[[], float] | None = None) -> tuple[bool, float]:
         """Wait until nothing is drawn for ``quiet`` seconds (see :func:`wait_until_quiet`).
 
         Drawing reported before the call (e.g. the echo of typed text) is the past: it neither counts as
         the input's effect nor ends the wait. ``barrier`` runs first (e.g. waiting until the app has taken
         its input in); drawing reported while it runs counts. With ``frame`` (a reader of the current
         frame's bytes), drawing counts only when it changed the frame by more than a caret: for an app
-        that redraws on a timer.
+        that redraws on a timer. With ``cpu`` (a reader of the app's CPU seconds), time the app spent
+        computing does not count as quiet either (:class:`Computing`).
         """
         self._drain()
         wait = self.wait if frame is None else ChangedFrames(self.wait, frame, self._width).wait  # frame before the barrier
+        if cpu is not None:
+            wait = Computing(wait, cpu).wait
         if barrier is not None:
             barrier()
         return wait_until_quiet(wait, quiet, timeout, first_change, at_least)

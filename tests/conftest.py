@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections import defaultdict
 
 import pytest
 
 from sciboard_guest.apps import AppNotInstalled
+from sciboard_guest.protocol import FRAMEBUFFER
 
 #: Apps whose installers are licence-gated or not packaged for Debian 12: their live tests are
 #: skipped (with the reason) where the app is missing; every other app must be installed.
@@ -126,3 +129,30 @@ def recorded_episodes(live_env, tmp_path_factory):
                              recorder=TrajectoryRecorder(root / f"{task_id.replace('/', '_')}-{kind}"))
         assert result.success == (task_id in RECORDED_ORACLE), (task_id, result)
     return root
+
+
+@pytest.fixture()
+def xvfb(tmp_path):
+    """An Xvfb with a memory-mapped framebuffer and one red 200x100 window at (300, 200)."""
+    from Xlib import X, display
+
+    fbdir = tmp_path / FRAMEBUFFER.parent
+    fbdir.mkdir()
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-fbdir", str(fbdir),
+                             "-nolisten", "tcp"], pass_fds=(write_fd,), stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        name = f":{pipe.readline().strip()}"
+    conn = display.Display(name)
+    screen = conn.screen()
+    red = screen.default_colormap.alloc_color(0xFFFF, 0, 0).pixel
+    window = screen.root.create_window(300, 200, 200, 100, 0, screen.root_depth, X.InputOutput, X.CopyFromParent,
+                                       background_pixel=red, override_redirect=True)
+    window.map()
+    conn.sync()
+    time.sleep(0.3)
+    yield name, fbdir
+    conn.close()
+    proc.terminate()
+    proc.wait(timeout=10)

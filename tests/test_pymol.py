@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from sciboard_guest.app_cpu import process_tree
 from sciboard_guest.apps import AppContext, pymol_rpc, pymol_structures
 from sciboard_guest.apps import pymol as pymol_app
 from sciboard_gym.apps import pymol as adapter
@@ -152,7 +153,7 @@ def test_listening_port_of_a_child_process_is_found():
         if not line:
             pytest.skip("ports 9123-9127 are all taken on this machine")
         assert pymol_rpc.find_port(child.pid) == int(line)
-        assert child.pid in pymol_rpc.descendants(os.getpid())
+        assert child.pid in process_tree(os.getpid())
         idle = subprocess.Popen(["sleep", "30"])
         try:
             with pytest.raises(pymol_rpc.AppError, match="not listening"):

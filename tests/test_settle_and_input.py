@@ -9,7 +9,16 @@ import pytest
 
 from sciboard_guest import inputs
 from sciboard_guest.a11y import MAX_ANSWERS, MIN_ANSWERS, Accessibility
-from sciboard_guest.settle import BlinkFilter, ChangedFrames, changed_box, is_caret, wait_until_quiet
+from sciboard_guest.app_cpu import TreeCpu, process_tree
+from sciboard_guest.settle import (
+    COMPUTING_SHARE,
+    BlinkFilter,
+    ChangedFrames,
+    Computing,
+    changed_box,
+    is_caret,
+    wait_until_quiet,
+)
 from sciboard_gym import actions
 from sciboard_gym.staleness import is_stale, same_but_a_caret
 from sciboard_gym.tasks import load_app_tasks
@@ -180,6 +189,48 @@ def test_a_caret_blinking_in_a_repainted_editor_is_not_drawing():
     assert changed_box(caret_off, typed, 64) == (9, 14) and changed_box(typed, typed, 64) is None
 
 
+def test_an_app_computing_while_its_screen_is_quiet_is_not_settled():
+    """A web view's renderer lays out a result for 80 ms (the screen quiet meanwhile), then draws it: the
+    settle must not end in between, as the quiet window alone (0.04 s) would."""
+    fake = FakeDamage([0.09])
+    used = {"cpu": 0.0}
+
+    def wait(seconds: float) -> bool:
+        start = fake.now
+        drawn = fake.wait(seconds)
+        computing = max(min(fake.now, 0.08) - start, 0.0)  # the renderer runs from 0 to 0.08 s
+        used["cpu"] += computing + 0.01 * COMPUTING_SHARE * (fake.now - start)  # plus an idle app's timers
+        return drawn
+
+    settled, waited = wait_until_quiet(Computing(wait, lambda: used["cpu"], clock=fake.clock).wait, 0.04, 3.0,
+                                       clock=fake.clock)
+    assert settled and waited == pytest.approx(0.13)
+    assert wait_until_quiet(wait, 0.04, 3.0, clock=fake.clock)[1] == pytest.approx(0.04)  # without: too early
+
+
+def test_an_apps_cpu_time_is_read_over_its_process_tree():
+    import subprocess
+    import sys
+    import time
+
+    busy = "import subprocess, sys; c = subprocess.Popen([sys.executable, '-c', 'while True: pass']); c.wait()"
+    parent = subprocess.Popen([sys.executable, "-c", busy])
+    try:
+        deadline = time.monotonic() + 30
+        while len(process_tree(parent.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cpu = TreeCpu(parent.pid)  # the parent waits, its child spins
+        before = cpu()
+        while cpu() - before < 0.1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(process_tree(parent.pid)) == 2 and cpu() - before >= 0.1
+    finally:
+        for pid in reversed(process_tree(parent.pid)):
+            subprocess.run(["kill", "-9", str(pid)], check=False)
+        parent.wait()
+    assert cpu() == 0.0  # gone processes count nothing
+
+
 def test_a_staleness_check_ignores_only_a_caret_sliver():
     frame = np.zeros((120, 200, 3), np.uint8)
     caret, glyph, rule, two_carets = frame.copy(), frame.copy(), frame.copy(), frame.copy()
@@ -292,3 +343,49 @@ def test_non_ascii_task_characters_are_typed_as_written(live_env):
     text = "Å°é"  # the non-ASCII characters of the task files
     env.step(f'type("{text}")')
     assert text in env.provider.client.probe("texts")
+
+
+@pytest.mark.desktop
+@pytest.mark.xdist_group("texstudio")
+def test_texstudio_resets_show_the_syntax_checks_marks(live_env):
+    """TeXstudio marks a wrongly closed environment (or a table row's error) only at its editor's next
+    repaint, half a second after a document opens: a reset must return the screen with the marks."""
+    env = live_env("texstudio")
+    stale = []
+    for task in ("texstudio/protocol-fix-list", "texstudio/stations-fix-reference", "texstudio/stations-add-row"):
+        observation, _ = env.reset(seed=0, options={"task": task})
+        if is_stale(env.provider.client, observation["screenshot"]):
+            stale.append(task)
+    assert not stale, f"resets that returned the screen before TeXstudio drew its check marks: {stale}"
+
+
+@pytest.mark.desktop
+def test_waiting_for_a_repaint_counts_only_an_area_that_large(xvfb):
+    """A 20x20 px window drawn does not end a wait for a 100x50 px repaint; a 150x80 px one does."""
+    import threading
+
+    from Xlib import X, display
+
+    from sciboard_guest.settle import DamageMonitor
+
+    name, _ = xvfb
+    monitor, conn = DamageMonitor(name, {}), display.Display(name)
+    monitor.wait(0.2)  # the damage reported as the monitor started
+
+    def show(width: int, height: int) -> None:
+        screen = conn.screen()
+        window = screen.root.create_window(10, 10, width, height, 0, screen.root_depth, X.InputOutput,
+                                           X.CopyFromParent, background_pixel=screen.white_pixel,
+                                           override_redirect=True)
+        window.map()
+        conn.sync()
+
+    try:
+        for (width, height), expect in (((20, 20), False), ((150, 80), True)):
+            timer = threading.Timer(0.1, show, (width, height))
+            timer.start()
+            assert monitor.wait_for_area(100, 50, 1.0) is expect
+            timer.join()
+    finally:
+        monitor.close()
+        conn.close()

@@ -57,6 +57,8 @@ class AppContext:
     #: The app process's exit status (None while it runs) and its log: for :meth:`ensure_app_running`.
     app_exit_status: Callable[[], int | None] = lambda: None
     app_log: Path | None = None
+    #: ``repainted(width, height, timeout)``: wait until an area at least that large is drawn; whether it was.
+    repainted: Callable[[int, int, float], bool] = lambda width, height, timeout: False
 
     def ensure_app_running(self) -> None:
         """Raise :class:`AppExited` (naming the exit status and the end of the app's log) if the app has exited."""
@@ -98,6 +100,10 @@ class GuestApp:
     #: TeXstudio's whole editor at each caret blink): a step's settle then counts only drawing that changed
     #: the frame by more than a caret, so its quiet window may be longer than the timer's interval.
     redraws_unchanged: bool = False
+    #: Whether a step's settle also waits until the app's processes stop computing (:class:`~sciboard_guest.settle.Computing`):
+    #: for an app that draws from another process (a web view's renderer), whose screen can stay quiet for a
+    #: while before a result is drawn. Its quiet window can then be shorter.
+    settle_cpu: bool = False
     #: The X window class of the app's windows (default: its name), for the in-place reset's window checks.
     window_class: str = ""
     #: How to start a spare copy of the app whose windows the window manager keeps iconic and unfocused

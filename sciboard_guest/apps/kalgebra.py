@@ -33,8 +33,10 @@ APP = GuestApp(
     # last keystroke (then a short fade-in); an observation taken before it is stale.
     text_wait=0.7,
     # Measured (docs/env-reference.md, "Settle and input"): once KAlgebra has taken an input in, its
-    # drawing ends within this. 0.05 s was once too short for a result its web-view console drew late.
-    settle_quiet=0.1,
+    # drawing ends within this, provided its processes stopped computing too: its console is a web view
+    # drawn from a renderer process, which can lay out a result while the screen is quiet for 50 ms.
+    settle_quiet=0.04,
+    settle_cpu=True,
 )
 
 TABS = ("Calculator", "2D Graph", "3D Graph", "Dictionary")

@@ -16,6 +16,7 @@ import xmlrpc.client
 from pathlib import Path
 from typing import Any
 
+from sciboard_guest.app_cpu import process_tree
 from sciboard_guest.apps import AppError, BadArgument
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
@@ -56,25 +57,6 @@ def proxy(port: int, timeout: float = 20.0) -> xmlrpc.client.ServerProxy:
     return xmlrpc.client.ServerProxy(f"http://127.0.0.1:{port}/", transport=_Transport(timeout), allow_none=True)
 
 
-def descendants(pid: int) -> list[int]:
-    """``pid`` and all its live descendants (the Debian ``pymol`` wrapper runs python as a child)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
 def listening_ports(pids: list[int]) -> list[int]:
     """TCP ports on 127.0.0.1/any that sockets held by ``pids`` listen on."""
     inodes: set[str] = set()
@@ -102,7 +84,8 @@ def find_port(app_pid: int | None) -> int:
     """The XML-RPC port of the PyMOL started as ``app_pid`` (raises AppError when it has none yet)."""
     if app_pid is None:
         raise AppError("PyMOL is not running")
-    ports = [p for p in listening_ports(descendants(app_pid)) if 9123 <= p <= 9127]
+    # The Debian ``pymol`` wrapper runs python as a child: its ports are the tree's.
+    ports = [p for p in listening_ports(process_tree(app_pid)) if 9123 <= p <= 9127]
     if not ports:
         raise AppError("PyMOL's XML-RPC server is not listening (all of ports 9123-9127 may be taken)")
     return ports[0]

@@ -34,6 +34,7 @@ from sciboard_guest.apps import (
     GuestApp,
     inplace,
     slowness,
+    stretched,
     visible_windows,
     x_connection,
     xdotool,
@@ -83,7 +84,13 @@ APP = GuestApp(
     prepare=_prepare,
     restore_checks_launch_state=True,
     redraws_unchanged=True,  # its editor repaints whole (1573x660 px) at each caret blink
+    # Measured (docs/env-reference.md, "Settle and input"): its drawing ends a median 12 ms after a key.
+    settle_quiet=0.1,
 )
+#: The caret's blink period. Each blink repaints the whole editor (1573x660 px on a 1920x1080 screen); a
+#: repaint at least EDITOR_REPAINT large is the editor's, not one line's.
+CARET_BLINK = 0.5
+EDITOR_REPAINT = (400, 200)
 #: The main window's title while no document is open.
 MAIN_TITLE = "TeXstudio"
 #: TeXstudio's settings in HOME.
@@ -427,7 +434,18 @@ def open_project(ctx: AppContext, project: str) -> str:
         raise AppError(f"TeXstudio did not open {path}")
     ctx.state["main"] = spec.main
     wait_idle(ctx)
+    _wait_for_check_marks(ctx)
     return str(path)
+
+
+def _wait_for_check_marks(ctx: AppContext) -> None:
+    """Wait until the editor shows the syntax check's marks of the document just opened (e.g. an environment
+    closed by the wrong ``\\end``). TeXstudio stores them as its check ends but draws them only at the
+    editor's next repaint, which its caret's blink brings (measured: 0.47-0.53 s after the document took
+    the focus); an observation before that lacks them. The check runs in a thread of its own: first its
+    end is waited for (a slow guest may check past the first blink), then the editor's next repaint."""
+    ctx.settle(quiet=0.05, timeout=stretched(3.0), app_cpu=True)
+    ctx.repainted(*EDITOR_REPAINT, stretched(2 * CARET_BLINK))
 
 
 def _hand_over(ctx: AppContext, path: Path) -> None:
