@@ -16,7 +16,9 @@ quiet window that proved it had ended (the app's redraw time, the floor of a ste
 
 Stale rate: after each reset and oracle step the observation returned is compared with the screen
 grabbed again 1.0 s and 1.5 s later; the step is stale when it matches neither but for a text caret's
-sliver (``sciboard_gym.staleness``). It must be 0.
+sliver (``sciboard_gym.staleness``). It must be 0. A step whose settle ended at its timeout, the
+screen still changing (``info["settled"]`` False: e.g. a sky whose time runs fast), is counted apart
+as "still changing", not as stale: no later observation could have shown it settled.
 Reset: ``reset`` of the app's first task (or ``--reset-task``), alternating a relaunch (old) with the
 new path's reset: an in-place restore where the app has one, else a relaunch that adopts the spare copy
 of the app started in the background by the reset before (KAlgebra; so each measured new reset follows
@@ -61,6 +63,7 @@ class Figures:
     settles: list[float] = field(default_factory=list)
     stale: int = 0
     stale_steps: list[str] = field(default_factory=list)  # "task: action" of each stale observation
+    changing_steps: list[str] = field(default_factory=list)  # "task: action" of each step still changing at its timeout
     checked: int = 0
     resets: list[float] = field(default_factory=list)
     launches: list[float] = field(default_factory=list)
@@ -130,7 +133,9 @@ def play(env: SciBoardEnv, task_id: str, figures: Figures, check_stale: bool) ->
         figures.steps.append(time.perf_counter() - start)
         figures.kinds.append(action.split("(", 1)[0])
         figures.settles.append(info.get("settle_seconds", 0.0))
-        if check_stale and not isinstance(actions.parse(action), actions.Wait):
+        if info.get("settled") is False:
+            figures.changing_steps.append(f"{task_id}: {action}")
+        elif check_stale and not isinstance(actions.parse(action), actions.Wait):
             check(env, observation, figures, f"{task_id}: {action}")
         if terminated or truncated:
             break
@@ -222,6 +227,9 @@ def main() -> None:
             if fig.checked:
                 print(f"  stale rate, {path}: {fig.stale}/{fig.checked} = {fig.stale / fig.checked:.3f}"
                       + "".join(f"\n    stale: {what}" for what in fig.stale_steps))
+            if fig.changing_steps:
+                print(f"  still changing at the settle's timeout, {path}: {len(fig.changing_steps)}"
+                      + "".join(f"\n    changing: {what}" for what in fig.changing_steps))
 
 
 if __name__ == "__main__":

@@ -219,7 +219,7 @@ class SciBoardEnv(gym.Env):
         try:
             parsed, info["executed"] = self._resolve(action, info)
             if parsed is not None and not parsed.terminal:
-                info["settle_seconds"] = self._perform(parsed)
+                info["settle_seconds"], info["settled"] = self._perform(parsed)
             self._frame = self.provider.client.screenshot()
             terminated = parsed is not None and parsed.terminal
             truncated = not terminated and self._steps >= self.max_steps
@@ -250,16 +250,17 @@ class SciBoardEnv(gym.Env):
         self._history.append(parsed.to_string())
         return parsed, parsed.to_string()
 
-    def _perform(self, parsed: actions.Action) -> float:
-        """Execute a GUI action and wait for the screen to settle; returns the settle time."""
+    def _perform(self, parsed: actions.Action) -> tuple[float, bool | None]:
+        """Execute a GUI action and wait for the screen to settle; returns the settle time and whether the
+        screen stopped changing before the settle's timeout (None after ``wait()``, which does not settle)."""
         client = self.provider.client
         if isinstance(parsed, actions.Wait):
             time.sleep(parsed.seconds)
-            return 0.0
+            return 0.0, None
         settled = client.input(parsed.to_dict(), settle=(self.settle_quiet, self.settle_timeout)) or {}
         if not settled.get("app_alive", True):
             raise ProviderError(self.provider.alive() or "the app died")
-        return float(settled.get("seconds", 0.0))
+        return float(settled.get("seconds", 0.0)), bool(settled.get("settled", True))
 
     def _fault(self, err: Exception, info: dict[str, Any]) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         """The desktop broke mid-episode: truncate, say what died, keep the last frame."""

@@ -37,6 +37,8 @@ class FakeGuest:
         self.launched: list[str] = []
         #: what died, once the desktop is "killed": every call then fails as if the guest were gone
         self.dead: str | None = None
+        #: whether a step's settle ends before its timeout (False: the screen keeps changing)
+        self.settles = True
 
     def _answer(self) -> None:
         if self.dead is not None:
@@ -61,7 +63,7 @@ class FakeGuest:
     def input(self, action: dict[str, Any], settle: tuple[float, float] | None = None) -> dict[str, Any] | None:
         self._answer()
         self.inputs.append(action)
-        return {"settled": True, "seconds": 0.0, "app_alive": True} if settle is not None else None
+        return {"settled": self.settles, "seconds": 0.0, "app_alive": True} if settle is not None else None
 
     def a11y_text(self, app: str | None = None) -> str:
         self._answer()

@@ -32,6 +32,15 @@ def make(task: str | None = TASK, **kwargs: Any) -> tuple[SciBoardEnv, FakeProvi
     return SciBoardEnv(app="kalgebra", task=task, provider=provider, screen_size=(64, 48), **kwargs), provider
 
 
+def test_a_step_says_whether_the_screen_settled():
+    env, provider = make()
+    env.reset(seed=0)
+    assert env.step("click(10, 20)")[4]["settled"] is True
+    provider.client.settles = False  # e.g. a sky whose time runs fast: still changing at the settle's timeout
+    assert env.step("key('a')")[4]["settled"] is False
+    assert env.step("wait(0.01)")[4]["settled"] is None
+
+
 def test_reset_step_close_and_spaces():
     env, provider = make(observation=("screenshot", "a11y_tree", "som"), render_mode="rgb_array")
     obs, info = env.reset(seed=0)
