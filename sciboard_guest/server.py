@@ -411,7 +411,9 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
                 timeout = max(timeout, 2 * quiet, first_change + quiet, at_least + 2 * quiet)
             start = time.monotonic()
             changed = app is not None and app.redraws_unchanged
-            cpu = app is not None and app.settle_cpu
+            # A slow guest's settle already waits a stretched window (the libvirt provider's), and there an idle
+            # app's timers cost several times the CPU: the CPU condition is for a short window on a fast guest.
+            cpu = app is not None and app.settle_cpu and apps.slowness() <= 1.0
             settled, _ = guest.settle(quiet=quiet, timeout=timeout, first_change=first_change, method=method,
                                       at_least=at_least, changed_frames=changed, app_cpu=cpu,
                                       barrier=guest.app_caught_up if app is not None else None)

@@ -102,7 +102,8 @@ class GuestApp:
     redraws_unchanged: bool = False
     #: Whether a step's settle also waits until the app's processes stop computing (:class:`~sciboard_guest.settle.Computing`):
     #: for an app that draws from another process (a web view's renderer), whose screen can stay quiet for a
-    #: while before a result is drawn. Its quiet window can then be shorter.
+    #: while before a result is drawn. Its quiet window can then be shorter. Not on a slow guest (a VM without
+    #: KVM), whose quiet windows are stretched anyway.
     settle_cpu: bool = False
     #: The X window class of the app's windows (default: its name), for the in-place reset's window checks.
     window_class: str = ""

@@ -46,9 +46,11 @@ APP = GuestApp(
     },
     install_hint="Install it with: apt-get install pymol (scripts/install.sh does this).",
     ready_timeout=90.0,
-    # Measured (docs/env-reference.md, "Settle and input"): once PyMOL has taken an input in, its drawing
-    # ends within this. Its feedback pane shows command output at its own 0.5 s poll, later than any window.
-    settle_quiet=0.1,
+    # Measured (docs/env-reference.md, "Settle and input"): once PyMOL has taken an input in and stopped
+    # computing, its drawing ends within this. Its feedback pane shows command output at its own 0.5 s
+    # poll, later than any window.
+    settle_quiet=0.05,
+    settle_cpu=True,
     restore_checks_launch_state=True,
 )
 
