@@ -246,6 +246,13 @@ def quiet_window(app: apps.GuestApp | None, asked: float | None) -> float:
     return max(quiet, own)
 
 
+def watches_cpu(app: apps.GuestApp | None) -> bool:
+    """Whether a step's settle also waits for the app's processes to stop computing (``settle_cpu``). Not on a
+    slow guest: its settle already waits a stretched window (the libvirt provider's), and there an idle
+    app's timers cost several times the CPU."""
+    return app is not None and app.settle_cpu and apps.slowness() <= 1.0
+
+
 def _seconds(body: dict, key: str, default: float) -> float:
     value = body.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -411,9 +418,7 @@ def make_handler(guest: Guest, token: str) -> type[BaseHTTPRequestHandler]:
                 timeout = max(timeout, 2 * quiet, first_change + quiet, at_least + 2 * quiet)
             start = time.monotonic()
             changed = app is not None and app.redraws_unchanged
-            # A slow guest's settle already waits a stretched window (the libvirt provider's), and there an idle
-            # app's timers cost several times the CPU: the CPU condition is for a short window on a fast guest.
-            cpu = app is not None and app.settle_cpu and apps.slowness() <= 1.0
+            cpu = watches_cpu(app)
             settled, _ = guest.settle(quiet=quiet, timeout=timeout, first_change=first_change, method=method,
                                       at_least=at_least, changed_frames=changed, app_cpu=cpu,
                                       barrier=guest.app_caught_up if app is not None else None)

@@ -208,6 +208,16 @@ def test_an_app_computing_while_its_screen_is_quiet_is_not_settled():
     assert wait_until_quiet(wait, 0.04, 3.0, clock=fake.clock)[1] == pytest.approx(0.04)  # without: too early
 
 
+def test_the_cpu_condition_is_for_its_apps_on_a_fast_guest(monkeypatch):
+    from sciboard_guest.apps import kalgebra, stellarium
+    from sciboard_guest.server import watches_cpu
+
+    monkeypatch.delenv("SCIBOARD_READY_SCALE", raising=False)
+    assert watches_cpu(kalgebra.APP) and not watches_cpu(stellarium.APP) and not watches_cpu(None)
+    monkeypatch.setenv("SCIBOARD_READY_SCALE", "6")  # a VM without KVM
+    assert not watches_cpu(kalgebra.APP)
+
+
 def test_an_apps_cpu_time_is_read_over_its_process_tree():
     import subprocess
     import sys
