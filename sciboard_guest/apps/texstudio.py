@@ -445,7 +445,9 @@ def _wait_for_check_marks(ctx: AppContext) -> None:
     the focus); an observation before that lacks them. The check runs in a thread of its own: first its
     end is waited for (a slow guest may check past the first blink), then the editor's next repaint."""
     ctx.settle(quiet=0.05, timeout=stretched(3.0), app_cpu=True)
-    ctx.repainted(*EDITOR_REPAINT, stretched(2 * CARET_BLINK))
+    if not ctx.repainted(*EDITOR_REPAINT, stretched(2 * CARET_BLINK)):
+        print("[texstudio] the editor did not repaint after opening the document; the first observation "
+              "may lack its syntax check's marks", file=sys.stderr, flush=True)
 
 
 def _hand_over(ctx: AppContext, path: Path) -> None:
