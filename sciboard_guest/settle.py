@@ -151,18 +151,21 @@ class Computing:
     """Drawing, or an app still computing: a wait reports activity when drawing was reported or the app's
     processes were on a CPU for more than COMPUTING_SHARE of the time waited. For an app that draws from
     another process (a web view's renderer): the screen can be quiet while that process lays out what it
-    draws next. Two CPU reads per wait."""
+    draws next. One CPU read per quiet wait: its reading starts the next wait."""
 
     def __init__(self, wait_for_damage: Callable[[float], bool], cpu_seconds: Callable[[], float],
                  clock: Callable[[], float] = time.monotonic):
         self._wait, self._cpu, self._clock = wait_for_damage, cpu_seconds, clock
+        self._last: tuple[float, float] | None = None  # (time, CPU seconds) at the end of the last quiet wait
 
     def wait(self, seconds: float) -> bool:
         """Block up to ``seconds`` for drawing; whether there was any, or the app computed meanwhile."""
-        start, before = self._clock(), self._cpu()
+        start, before = self._last if self._last is not None else (self._clock(), self._cpu())
         if self._wait(seconds):
+            self._last = None
             return True
-        return self._cpu() - before > COMPUTING_SHARE * (self._clock() - start)
+        self._last = now, used = self._clock(), self._cpu()
+        return used - before > COMPUTING_SHARE * (now - start)
 
 
 class DamageMonitor:
